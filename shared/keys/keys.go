@@ -1,0 +1,231 @@
+// Package keys is Keyway's identity model: virtual keys, users and teams, the
+// Store that keeps them, and the rules that make a key usable.
+//
+// A virtual key is "sk-" followed by at least 128 random bits. Only its
+// unsalted SHA-256 hex (the same hash LiteLLM stores, so LiteLLM keys can be
+// imported) is ever persisted; the secret is shown once, at creation.
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Role is a LiteLLM user role.
+type Role string
+
+// The roles Keyway knows. The zero Role is not a role.
+const (
+	RoleProxyAdmin         Role = "proxy_admin"
+	RoleProxyAdminViewer   Role = "proxy_admin_viewer"
+	RoleInternalUser       Role = "internal_user"
+	RoleInternalUserViewer Role = "internal_user_viewer"
+)
+
+// Roles lists every valid role, for validation messages.
+var Roles = []Role{RoleProxyAdmin, RoleProxyAdminViewer, RoleInternalUser, RoleInternalUserViewer}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool {
+	for _, v := range Roles {
+		if r == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadOnly reports whether r may only read (the viewer roles).
+func (r Role) ReadOnly() bool {
+	return r == RoleProxyAdminViewer || r == RoleInternalUserViewer
+}
+
+// Admin reports whether r sees every user, team and key.
+func (r Role) Admin() bool { return r == RoleProxyAdmin || r == RoleProxyAdminViewer }
+
+// Limits are the budget and rate fields shared by keys, users and teams.
+// They are stored and returned; enforcement is the limits subsystem's.
+type Limits struct {
+	MaxBudget           *float64 `json:"max_budget"`
+	BudgetDuration      string   `json:"budget_duration,omitempty"`
+	SoftBudget          *float64 `json:"soft_budget,omitempty"`
+	TPMLimit            *int64   `json:"tpm_limit"`
+	RPMLimit            *int64   `json:"rpm_limit"`
+	MaxParallelRequests *int64   `json:"max_parallel_requests"`
+}
+
+// User is a LiteLLM user.
+type User struct {
+	UserID    string         `json:"user_id"`
+	UserEmail string         `json:"user_email,omitempty"`
+	UserAlias string         `json:"user_alias,omitempty"`
+	UserRole  Role           `json:"user_role"`
+	Teams     []string       `json:"teams"`
+	Models    []string       `json:"models"`
+	Metadata  map[string]any `json:"metadata"`
+	Blocked   bool           `json:"blocked"`
+	Spend     float64        `json:"spend"`
+	Limits
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Team is a LiteLLM team.
+type Team struct {
+	TeamID                   string         `json:"team_id"`
+	TeamAlias                string         `json:"team_alias,omitempty"`
+	Models                   []string       `json:"models"`
+	Metadata                 map[string]any `json:"metadata"`
+	AllowedPassthroughRoutes []string       `json:"allowed_passthrough_routes"`
+	Blocked                  bool           `json:"blocked"`
+	Spend                    float64        `json:"spend"`
+	Limits
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Key is a stored virtual key. Token is the SHA-256 hex of the secret and the
+// store's primary key. TokenID is stable across /key/regenerate, which moves
+// the record to a new Token.
+type Key struct {
+	Token                    string         `json:"token"`
+	TokenID                  string         `json:"token_id"`
+	KeyName                  string         `json:"key_name"`
+	KeyAlias                 string         `json:"key_alias,omitempty"`
+	UserID                   string         `json:"user_id,omitempty"`
+	TeamID                   string         `json:"team_id,omitempty"`
+	Expires                  *time.Time     `json:"expires"`
+	Blocked                  bool           `json:"blocked"`
+	AllowedRoutes            []string       `json:"allowed_routes"`
+	AllowedPassthroughRoutes []string       `json:"allowed_passthrough_routes"`
+	Models                   []string       `json:"models"`
+	Metadata                 map[string]any `json:"metadata"`
+	KeyType                  string         `json:"key_type,omitempty"`
+	Spend                    float64        `json:"spend"`
+	Limits
+	CreatedBy string    `json:"created_by,omitempty"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// RotatedTo is set on the record an old secret leaves behind when
+	// /key/regenerate is called with a grace period: until Expires, the old
+	// secret authenticates as the key stored under RotatedTo. Such records
+	// are not listed.
+	RotatedTo string `json:"rotated_to,omitempty"`
+}
+
+// Expired reports whether k has an expiry at or before now.
+func (k *Key) Expired(now time.Time) bool {
+	return k.Expires != nil && !now.Before(*k.Expires)
+}
+
+// Store errors. Stores wrap them; callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// KeyFilter selects keys for ListKeys. Empty fields match everything; both
+// set means keys of that user in that team.
+type KeyFilter struct {
+	UserID string
+	TeamID string
+}
+
+// Store keeps users, teams and keys. Implementations must be safe for
+// concurrent use and must pass the conformance suite in keystest.
+//
+// Writes that must not clobber are conditional: Create* fail with ErrExists
+// when the id (or a key's token or alias) is taken; Update* and Delete* fail
+// with ErrNotFound when the record is gone. List* return records sorted by
+// id (keys by CreatedAt, then Token).
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, userID string) (*User, error)
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes the user and every key it owns (including rotation
+	// records), so that nothing left behind can authenticate. It returns the
+	// tokens removed.
+	DeleteUser(ctx context.Context, userID string) (deletedTokens []string, err error)
+	ListUsers(ctx context.Context) ([]*User, error)
+
+	CreateTeam(ctx context.Context, t *Team) error
+	GetTeam(ctx context.Context, teamID string) (*Team, error)
+	UpdateTeam(ctx context.Context, t *Team) error
+	DeleteTeam(ctx context.Context, teamID string) error
+	ListTeams(ctx context.Context) ([]*Team, error)
+
+	// CreateKey stores k under k.Token. It fails with ErrExists when the
+	// token, or a non-empty KeyAlias, is already used.
+	CreateKey(ctx context.Context, k *Key) error
+	// GetKey is the request-path lookup: one read by token.
+	GetKey(ctx context.Context, token string) (*Key, error)
+	// GetKeyByAlias finds a current (not rotated) key by its alias.
+	GetKeyByAlias(ctx context.Context, alias string) (*Key, error)
+	// UpdateKey replaces the key stored under k.Token. Changing KeyAlias to
+	// one in use fails with ErrExists.
+	UpdateKey(ctx context.Context, k *Key) error
+	// DeleteKey removes the key and any rotation record pointing at it.
+	DeleteKey(ctx context.Context, token string) error
+	// ListKeys returns current keys (not rotation records) matching f.
+	ListKeys(ctx context.Context, f KeyFilter) ([]*Key, error)
+	// RotateKey atomically moves the key stored under oldToken to
+	// next.Token (next carries every field to keep). If graceUntil is
+	// non-nil, oldToken stays behind as a rotation record pointing at
+	// next.Token that expires then; otherwise oldToken is removed.
+	RotateKey(ctx context.Context, oldToken string, next *Key, graceUntil *time.Time) error
+
+	Close() error
+}
+
+// SecretPrefix starts every virtual key and the master key.
+const SecretPrefix = "sk-"
+
+// MinCustomKeyLen is the shortest custom key value /key/generate accepts:
+// "sk-" plus 22 characters of a base64url alphabet carries at least 128 bits
+// when random; shorter values are guessable and refused.
+const MinCustomKeyLen = len(SecretPrefix) + 22
+
+// NewSecret returns "sk-" followed by 192 random bits, base64url-encoded.
+func NewSecret() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return SecretPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Hash returns the unsalted SHA-256 hex of a secret, as LiteLLM's hash_token.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// IsHash reports whether s looks like a stored token (64 lowercase hex).
+func IsHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Abbrev is the only form of a secret that may be logged or listed:
+// "sk-...abcd".
+func Abbrev(secret string) string {
+	if len(secret) < 8 || !strings.HasPrefix(secret, SecretPrefix) {
+		return "sk-...****"
+	}
+	return SecretPrefix + "..." + secret[len(secret)-4:]
+}

@@ -1,0 +1,44 @@
+// Package reqlog carries the per-request facts that the access log line
+// reports. The gateway puts an *Entry in the request context; the steps that
+// learn something (authentication, the proxy) fill it in; the gateway logs it
+// once when the response is done.
+package reqlog
+
+import "context"
+
+// Entry is what one access log line reports beyond what the gateway sees
+// itself (method, status, bytes, duration). It never holds a secret: keys
+// appear only in their abbreviated sk-...abcd form.
+type Entry struct {
+	RequestID string
+	// Route is the route class ("pass_through", "admin", "health", "unknown").
+	Route string
+	// Endpoint is the matched pass-through endpoint's configured path.
+	Endpoint string
+	// Principal names who called: "master key", "key sk-...abcd", "anonymous".
+	Principal string
+	// UserID and TeamID of the key, when known.
+	UserID, TeamID string
+	// UpstreamStatus is the status the upstream answered, 0 if none.
+	UpstreamStatus int
+	// BytesIn is how many request body bytes were read from the client.
+	BytesIn int64
+	// Error is a short reason for a gateway-made failure (never a secret).
+	Error string
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying e.
+func NewContext(ctx context.Context, e *Entry) context.Context {
+	return context.WithValue(ctx, ctxKey{}, e)
+}
+
+// FromContext returns the request's Entry, or a throwaway one so callers never
+// need a nil check.
+func FromContext(ctx context.Context) *Entry {
+	if e, ok := ctx.Value(ctxKey{}).(*Entry); ok {
+		return e
+	}
+	return &Entry{}
+}
