@@ -1,0 +1,122 @@
+package boltstore
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/keys/keystest"
+)
+
+func TestConformance(t *testing.T) {
+	keystest.Run(t, func(t *testing.T) keys.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "keyway.db"))
+		if err != nil {
+			t.Fatalf("Open: got error %v; want nil", err)
+		}
+		return s
+	})
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: got error %v; want nil", err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("Stat: got error %v; want nil", err)
+	}
+	if got := fi.Mode().Perm(); got&0o077 != 0 {
+		t.Errorf("file mode: got %v; want no group or other access (0600)", got)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: got error %v; want nil", err)
+	}
+	ctx := t.Context()
+	tok := keys.Hash("sk-reopen")
+	if err := s.CreateUser(ctx, &keys.User{UserID: "alice", UserRole: keys.RoleInternalUser}); err != nil {
+		t.Fatalf("CreateUser: got error %v; want nil", err)
+	}
+	if err := s.CreateKey(ctx, &keys.Key{Token: tok, KeyAlias: "main", UserID: "alice"}); err != nil {
+		t.Fatalf("CreateKey: got error %v; want nil", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: got error %v; want nil", err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("second Open: got error %v; want nil", err)
+	}
+	defer s.Close()
+	if _, err := s.GetUser(ctx, "alice"); err != nil {
+		t.Errorf("GetUser(alice) after reopen: got error %v; want nil", err)
+	}
+	k, err := s.GetKeyByAlias(ctx, "main")
+	if err != nil {
+		t.Fatalf("GetKeyByAlias(main) after reopen: got error %v; want nil", err)
+	}
+	if k.Token != tok {
+		t.Errorf("GetKeyByAlias(main).Token after reopen: got %s; want %s", k.Token, tok)
+	}
+	ks, err := s.ListKeys(ctx, keys.KeyFilter{UserID: "alice"})
+	if err != nil || len(ks) != 1 {
+		t.Errorf("ListKeys(alice) after reopen: got %d keys, error %v; want 1 key", len(ks), err)
+	}
+}
+
+func TestOpenLockedFileFailsClearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: got error %v; want nil", err)
+	}
+	defer s.Close()
+
+	// bbolt's flock is per open file, so a second Open in this process
+	// contends exactly as a second process would.
+	s2, err := Open(path)
+	if err == nil {
+		s2.Close()
+		t.Fatal("second Open of a locked file: got nil error; want a lock error")
+	}
+	for _, want := range []string{path, "locked by another process"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("second Open error: got %q; want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestOpenUnreadableFileFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	if err := os.WriteFile(path, []byte("this is not a bbolt file, just some text that is long enough"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path)
+	if err == nil {
+		t.Fatal("Open of a non-bbolt file: got nil error; want an error")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("Open error: got %q; want it to contain %q", err, path)
+	}
+
+	missingDir := filepath.Join(t.TempDir(), "no-such-dir", "keyway.db")
+	_, err = Open(missingDir)
+	if err == nil || !strings.Contains(err.Error(), missingDir) {
+		t.Errorf("Open in a missing directory: got error %v; want one naming %q", err, missingDir)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open in a missing directory: got error %v; want one wrapping os.ErrNotExist", err)
+	}
+}

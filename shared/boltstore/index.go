@@ -1,0 +1,120 @@
+package boltstore
+
+import (
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// The owner indexes (user_keys, team_keys, rotations) map an owner to a
+// nested bucket whose keys are tokens. An owner's bucket is dropped when its
+// last token goes, so the indexes never accumulate empty buckets.
+
+// indexAdd records token under owner in the index bucket parent.
+func indexAdd(tx *bbolt.Tx, parent []byte, owner, token string) error {
+	b, err := tx.Bucket(parent).CreateBucketIfNotExists([]byte(owner))
+	if err != nil {
+		return fmt.Errorf("indexing key %s under %s %q: %w", abbrev(token), parent, owner, err)
+	}
+	return b.Put([]byte(token), []byte{})
+}
+
+// indexRemove drops token from owner's entry; a missing entry is not an
+// error, so removal is safe to repeat.
+func indexRemove(tx *bbolt.Tx, parent []byte, owner, token string) error {
+	p := tx.Bucket(parent)
+	b := p.Bucket([]byte(owner))
+	if b == nil {
+		return nil
+	}
+	if err := b.Delete([]byte(token)); err != nil {
+		return fmt.Errorf("unindexing key %s under %s %q: %w", abbrev(token), parent, owner, err)
+	}
+	if k, _ := b.Cursor().First(); k == nil {
+		if err := p.DeleteBucket([]byte(owner)); err != nil {
+			return fmt.Errorf("dropping empty %s entry %q: %w", parent, owner, err)
+		}
+	}
+	return nil
+}
+
+// indexTokens returns owner's tokens in byte order. The slice is a copy:
+// bbolt's keys are only valid until the transaction ends, and callers
+// modify the index while walking the result.
+func indexTokens(tx *bbolt.Tx, parent []byte, owner string) []string {
+	if owner == "" {
+		return nil
+	}
+	b := tx.Bucket(parent).Bucket([]byte(owner))
+	if b == nil {
+		return nil
+	}
+	var out []string
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		out = append(out, string(k))
+	}
+	return out
+}
+
+// dropIndexEntry removes owner's whole entry.
+func dropIndexEntry(tx *bbolt.Tx, parent []byte, owner string) error {
+	p := tx.Bucket(parent)
+	if p.Bucket([]byte(owner)) == nil {
+		return nil
+	}
+	return p.DeleteBucket([]byte(owner))
+}
+
+// indexKey adds a current key to the user, team and alias indexes. The
+// caller has already checked that the alias is free.
+func indexKey(tx *bbolt.Tx, k *keys.Key) error {
+	if k.UserID != "" {
+		if err := indexAdd(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.TeamID != "" {
+		if err := indexAdd(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.KeyAlias != "" {
+		if err := tx.Bucket(bucketAliases).Put([]byte(k.KeyAlias), []byte(k.Token)); err != nil {
+			return fmt.Errorf("indexing alias %q: %w", k.KeyAlias, err)
+		}
+	}
+	return nil
+}
+
+// unindexKey removes a current key from the user, team and alias indexes.
+// The alias entry is removed only if it still names this key, so a stale
+// record can never free an alias another key holds.
+func unindexKey(tx *bbolt.Tx, k *keys.Key) error {
+	if k.UserID != "" {
+		if err := indexRemove(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.TeamID != "" {
+		if err := indexRemove(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.KeyAlias != "" && aliasHolder(tx, k.KeyAlias) == k.Token {
+		if err := tx.Bucket(bucketAliases).Delete([]byte(k.KeyAlias)); err != nil {
+			return fmt.Errorf("unindexing alias %q: %w", k.KeyAlias, err)
+		}
+	}
+	return nil
+}
+
+// aliasHolder is the token of the current key holding alias, or "".
+func aliasHolder(tx *bbolt.Tx, alias string) string {
+	if alias == "" {
+		return ""
+	}
+	return string(tx.Bucket(bucketAliases).Get([]byte(alias)))
+}

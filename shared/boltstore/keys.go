@@ -1,0 +1,302 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// checkCurrent refuses a record that only RotateKey may write: a caller that
+// sets RotatedTo would create a rotation record missing from the rotations
+// index, which DeleteKey and DeleteUser could then not find.
+func checkCurrent(k *keys.Key) error {
+	if err := requireID("key", k.Token); err != nil {
+		return err
+	}
+	if k.RotatedTo != "" {
+		return fmt.Errorf("key %s: rotated_to is set only by RotateKey", abbrev(k.Token))
+	}
+	return nil
+}
+
+// CreateKey stores k; ErrExists when the token or the alias is taken. The
+// check and the write share one transaction, so of two concurrent creates
+// with one alias exactly one wins.
+func (s *Store) CreateKey(ctx context.Context, k *keys.Key) error {
+	if err := checkCurrent(k); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketKeys)
+		if b.Get([]byte(k.Token)) != nil {
+			return fmt.Errorf("key %s: %w", abbrev(k.Token), keys.ErrExists)
+		}
+		if aliasHolder(tx, k.KeyAlias) != "" {
+			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+		}
+		if err := putJSON(b, k.Token, k); err != nil {
+			return fmt.Errorf("creating key %s: %w", abbrev(k.Token), err)
+		}
+		return indexKey(tx, k)
+	})
+}
+
+// GetKey returns the record stored under token, current key or rotation
+// record: one read, because it runs on every request.
+func (s *Store) GetKey(ctx context.Context, token string) (*keys.Key, error) {
+	var k *keys.Key
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		k, err = getKey(tx, token)
+		return err
+	})
+	return k, err
+}
+
+// getKey reads token's record; ErrNotFound when there is none.
+func getKey(tx *bbolt.Tx, token string) (*keys.Key, error) {
+	k, err := getJSON[keys.Key](tx.Bucket(bucketKeys), token)
+	if err != nil {
+		return nil, fmt.Errorf("reading key %s: %w", abbrev(token), err)
+	}
+	if k == nil {
+		return nil, fmt.Errorf("key %s: %w", abbrev(token), keys.ErrNotFound)
+	}
+	return k, nil
+}
+
+// getCurrentKey is getKey for operations that only apply to a current key:
+// a rotation record is reported as not found, so that a grace secret can be
+// neither updated nor rotated back into a full key.
+func getCurrentKey(tx *bbolt.Tx, token string) (*keys.Key, error) {
+	k, err := getKey(tx, token)
+	if err != nil {
+		return nil, err
+	}
+	if k.RotatedTo != "" {
+		return nil, fmt.Errorf("key %s is a rotation record, not a current key: %w", abbrev(token), keys.ErrNotFound)
+	}
+	return k, nil
+}
+
+// GetKeyByAlias returns the current key holding alias.
+func (s *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, error) {
+	var k *keys.Key
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		tok := aliasHolder(tx, alias)
+		if tok == "" {
+			return fmt.Errorf("key alias %q: %w", alias, keys.ErrNotFound)
+		}
+		var err error
+		k, err = getCurrentKey(tx, tok)
+		return err
+	})
+	return k, err
+}
+
+// UpdateKey replaces the current key stored under k.Token and moves it in
+// the indexes when its user, team or alias changed. Taking an alias another
+// key holds fails with ErrExists; a missing key or a rotation record fails
+// with ErrNotFound.
+func (s *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
+	if err := checkCurrent(k); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		old, err := getCurrentKey(tx, k.Token)
+		if err != nil {
+			return err
+		}
+		if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
+			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+		}
+		if err := unindexKey(tx, old); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k); err != nil {
+			return fmt.Errorf("updating key %s: %w", abbrev(k.Token), err)
+		}
+		return indexKey(tx, k)
+	})
+}
+
+// DeleteKey removes the record stored under token. For a current key that
+// includes every rotation record pointing at it, since an old secret would
+// otherwise keep authenticating as a key that no longer exists. For a
+// rotation record it removes just that record, ending its grace period.
+func (s *Store) DeleteKey(ctx context.Context, token string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		k, err := getKey(tx, token)
+		if err != nil {
+			return err
+		}
+		if k.RotatedTo != "" {
+			if err := tx.Bucket(bucketKeys).Delete([]byte(token)); err != nil {
+				return fmt.Errorf("deleting key %s: %w", abbrev(token), err)
+			}
+			return indexRemove(tx, bucketRotations, k.RotatedTo, token)
+		}
+		_, err = deleteCurrentKey(tx, k)
+		return err
+	})
+}
+
+// deleteCurrentKey removes k, its index entries and the rotation records
+// pointing at it, and returns every token removed (k's first).
+func deleteCurrentKey(tx *bbolt.Tx, k *keys.Key) ([]string, error) {
+	if err := unindexKey(tx, k); err != nil {
+		return nil, err
+	}
+	b := tx.Bucket(bucketKeys)
+	removed := []string{k.Token}
+	if err := b.Delete([]byte(k.Token)); err != nil {
+		return nil, fmt.Errorf("deleting key %s: %w", abbrev(k.Token), err)
+	}
+	for _, old := range indexTokens(tx, bucketRotations, k.Token) {
+		if b.Get([]byte(old)) == nil {
+			continue // stale index entry; dropped below
+		}
+		if err := b.Delete([]byte(old)); err != nil {
+			return nil, fmt.Errorf("deleting rotation record %s: %w", abbrev(old), err)
+		}
+		removed = append(removed, old)
+	}
+	if err := dropIndexEntry(tx, bucketRotations, k.Token); err != nil {
+		return nil, fmt.Errorf("deleting rotation index of key %s: %w", abbrev(k.Token), err)
+	}
+	return removed, nil
+}
+
+// ListKeys returns current keys matching f, by CreatedAt then Token. A user
+// or team filter reads only that owner's index entry; only the unfiltered
+// listing walks every key.
+func (s *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
+	var out []*keys.Key
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		keep := func(k *keys.Key) {
+			if k.RotatedTo == "" &&
+				(f.UserID == "" || k.UserID == f.UserID) &&
+				(f.TeamID == "" || k.TeamID == f.TeamID) {
+				out = append(out, k)
+			}
+		}
+		var toks []string
+		switch {
+		case f.UserID != "":
+			toks = indexTokens(tx, bucketUserKeys, f.UserID)
+		case f.TeamID != "":
+			toks = indexTokens(tx, bucketTeamKeys, f.TeamID)
+		default:
+			all, err := listJSON[keys.Key](tx.Bucket(bucketKeys))
+			for _, k := range all {
+				keep(k)
+			}
+			return err
+		}
+		b := tx.Bucket(bucketKeys)
+		for _, tok := range toks {
+			k, err := getJSON[keys.Key](b, tok)
+			if err != nil {
+				return err
+			}
+			if k != nil {
+				keep(k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	slicesSortKeys(out)
+	return out, nil
+}
+
+// RotateKey moves the current key at oldToken to next.Token in one
+// transaction (/key/regenerate). Everything is checked before anything is
+// written, and bbolt rolls back on any error, so a refused rotation changes
+// nothing.
+//
+// With graceUntil, oldToken stays as a rotation record: a copy of the old
+// key with RotatedTo = next.Token, Expires = graceUntil and no alias (the
+// alias moves to next). Earlier rotation records pointing at oldToken are
+// re-pointed at next.Token, keeping their own expiry, so every old secret
+// reaches the current record in one hop and DeleteKey(next) finds them all.
+// Without graceUntil, oldToken and those earlier records are removed, as
+// DeleteKey(oldToken) would: rotating without grace means "stop every old
+// secret now".
+func (s *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, graceUntil *time.Time) error {
+	if err := checkCurrent(next); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		cur, err := getCurrentKey(tx, oldToken)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketKeys)
+		if b.Get([]byte(next.Token)) != nil {
+			return fmt.Errorf("key %s: %w", abbrev(next.Token), keys.ErrExists)
+		}
+		if h := aliasHolder(tx, next.KeyAlias); h != "" && h != oldToken {
+			return fmt.Errorf("key alias %q: %w", next.KeyAlias, keys.ErrExists)
+		}
+
+		if err := unindexKey(tx, cur); err != nil {
+			return err
+		}
+		if err := putJSON(b, next.Token, next); err != nil {
+			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
+		}
+		if err := indexKey(tx, next); err != nil {
+			return err
+		}
+
+		earlier := indexTokens(tx, bucketRotations, oldToken)
+		if err := dropIndexEntry(tx, bucketRotations, oldToken); err != nil {
+			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
+		}
+		for _, tok := range earlier {
+			r, err := getJSON[keys.Key](b, tok)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r == nil:
+				// stale index entry: already dropped with the bucket
+			case graceUntil == nil:
+				if err := b.Delete([]byte(tok)); err != nil {
+					return fmt.Errorf("deleting rotation record %s: %w", abbrev(tok), err)
+				}
+			default:
+				r.RotatedTo = next.Token
+				if err := putJSON(b, tok, r); err != nil {
+					return fmt.Errorf("re-pointing rotation record %s: %w", abbrev(tok), err)
+				}
+				if err := indexAdd(tx, bucketRotations, next.Token, tok); err != nil {
+					return err
+				}
+			}
+		}
+
+		if graceUntil == nil {
+			if err := b.Delete([]byte(oldToken)); err != nil {
+				return fmt.Errorf("deleting key %s: %w", abbrev(oldToken), err)
+			}
+			return nil
+		}
+		rec := *cur
+		rec.RotatedTo = next.Token
+		rec.KeyAlias = ""
+		until := *graceUntil
+		rec.Expires = &until
+		if err := putJSON(b, oldToken, &rec); err != nil {
+			return fmt.Errorf("writing rotation record %s: %w", abbrev(oldToken), err)
+		}
+		return indexAdd(tx, bucketRotations, next.Token, oldToken)
+	})
+}

@@ -1,0 +1,182 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// CreateUser stores u; ErrExists when the id is taken.
+func (s *Store) CreateUser(ctx context.Context, u *keys.User) error {
+	if err := requireID("user", u.UserID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(u.UserID)) != nil {
+			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrExists)
+		}
+		return putJSON(b, u.UserID, u)
+	})
+}
+
+// GetUser returns the user; ErrNotFound when there is none.
+func (s *Store) GetUser(ctx context.Context, userID string) (*keys.User, error) {
+	var u *keys.User
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		u, err = getJSON[keys.User](tx.Bucket(bucketUsers), userID)
+		if err == nil && u == nil {
+			err = fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
+		}
+		return err
+	})
+	return u, err
+}
+
+// UpdateUser replaces the stored user; ErrNotFound when there is none, so
+// an update racing a delete cannot bring the user back.
+func (s *Store) UpdateUser(ctx context.Context, u *keys.User) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if u.UserID == "" || b.Get([]byte(u.UserID)) == nil {
+			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrNotFound)
+		}
+		return putJSON(b, u.UserID, u)
+	})
+}
+
+// DeleteUser removes the user, every current key indexed under it, and the
+// rotation records pointing at those keys, in one transaction: an old secret
+// in its grace period authenticates as the user's key, so it must go with
+// it. It returns every token removed.
+//
+// Keys may name a user that has no record (a missing user never denies), so
+// the keys are removed even when the user record is already gone; only when
+// there is neither a record nor a key is the result ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error) {
+	var removed []string
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		exists := userID != "" && users.Get([]byte(userID)) != nil
+		owned := indexTokens(tx, bucketUserKeys, userID)
+		if !exists && len(owned) == 0 {
+			return fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
+		}
+		if exists {
+			if err := users.Delete([]byte(userID)); err != nil {
+				return fmt.Errorf("deleting user %q: %w", userID, err)
+			}
+		}
+		for _, tok := range owned {
+			k, err := getJSON[keys.Key](tx.Bucket(bucketKeys), tok)
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				// An index entry without a record: drop the entry so the
+				// index heals rather than failing the delete.
+				if err := indexRemove(tx, bucketUserKeys, userID, tok); err != nil {
+					return err
+				}
+				continue
+			}
+			gone, err := deleteCurrentKey(tx, k)
+			if err != nil {
+				return err
+			}
+			removed = append(removed, gone...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// ListUsers returns every user, sorted by id (bbolt keeps keys in byte
+// order).
+func (s *Store) ListUsers(ctx context.Context) ([]*keys.User, error) {
+	var us []*keys.User
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		us, err = listJSON[keys.User](tx.Bucket(bucketUsers))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	return us, nil
+}
+
+// CreateTeam stores t; ErrExists when the id is taken.
+func (s *Store) CreateTeam(ctx context.Context, t *keys.Team) error {
+	if err := requireID("team", t.TeamID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTeams)
+		if b.Get([]byte(t.TeamID)) != nil {
+			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrExists)
+		}
+		return putJSON(b, t.TeamID, t)
+	})
+}
+
+// GetTeam returns the team; ErrNotFound when there is none.
+func (s *Store) GetTeam(ctx context.Context, teamID string) (*keys.Team, error) {
+	var t *keys.Team
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		t, err = getJSON[keys.Team](tx.Bucket(bucketTeams), teamID)
+		if err == nil && t == nil {
+			err = fmt.Errorf("team %q: %w", teamID, keys.ErrNotFound)
+		}
+		return err
+	})
+	return t, err
+}
+
+// UpdateTeam replaces the stored team; ErrNotFound when there is none.
+func (s *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTeams)
+		if t.TeamID == "" || b.Get([]byte(t.TeamID)) == nil {
+			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrNotFound)
+		}
+		return putJSON(b, t.TeamID, t)
+	})
+}
+
+// DeleteTeam removes the team record only. The team's keys stay, still
+// naming the team and still listed under it: keys.Store does not say that
+// deleting a team revokes its keys, and a key whose team record is missing
+// is treated like a key whose user is missing (never a reason to deny).
+// Revoking them is the caller's decision, key by key.
+func (s *Store) DeleteTeam(ctx context.Context, teamID string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTeams)
+		if teamID == "" || b.Get([]byte(teamID)) == nil {
+			return fmt.Errorf("team %q: %w", teamID, keys.ErrNotFound)
+		}
+		return b.Delete([]byte(teamID))
+	})
+}
+
+// ListTeams returns every team, sorted by id.
+func (s *Store) ListTeams(ctx context.Context) ([]*keys.Team, error) {
+	var ts []*keys.Team
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		ts, err = listJSON[keys.Team](tx.Bucket(bucketTeams))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing teams: %w", err)
+	}
+	return ts, nil
+}

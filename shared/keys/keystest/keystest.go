@@ -1,0 +1,121 @@
+// Package keystest is the conformance suite every keys.Store must pass, so
+// that the embedded bbolt store used locally and the DynamoDB store used in
+// Lambda are interchangeable: a rule that holds on a developer's laptop holds
+// in production.
+//
+// It is a normal package, not a _test.go file, so that each store's own tests
+// can import it:
+//
+//	func TestConformance(t *testing.T) {
+//		keystest.Run(t, func(t *testing.T) keys.Store { return newEmptyStore(t) })
+//	}
+//
+// Beyond the rules written on keys.Store, the suite pins these choices, which
+// callers (auth, admin) rely on:
+//
+//   - Round trips: every field comes back as written, with two allowances.
+//     Times are compared with time.Time.Equal after truncation to
+//     microseconds (a store may drop nanoseconds and the location). A nil and
+//     an empty slice or map are the same value, so a store may normalise
+//     either way (JSON null vs [], DynamoDB dropping empty lists); non-empty
+//     slices keep their order, and metadata maps are compared as canonical
+//     JSON, so a store may return any numeric type for a JSON number.
+//     A Limits pointer to zero stays a pointer to zero: "limit 0" is not
+//     "no limit".
+//   - Rotation records: a record left behind by RotateKey with a grace
+//     period always points at a current key. Rotating a key again with grace
+//     re-points earlier rotation records at the newest token (keeping their
+//     own expiry), so an old secret reaches the current record in one hop;
+//     rotating without grace removes them, as deleting the key would. A
+//     rotation record is not a key that can be updated or rotated: UpdateKey
+//     and RotateKey on its token fail with ErrNotFound, so a grace secret can
+//     never be turned back into a full key. DeleteKey on its token removes
+//     just that record (ending the grace period early).
+//   - DeleteUser returns the removed tokens in no particular order; the
+//     suite compares them as a set.
+//   - Lists are sorted by id byte-wise, as Go compares strings.
+//   - Records are values: a store keeps no reference to what it is given and
+//     returns records the caller may change freely.
+//   - Records with an empty id (user id, team id, key token) are refused
+//     with an error.
+//   - A key may name a user or team that has no record (design: a missing
+//     user is never a reason to deny).
+//
+// Not pinned, because keys.Store does not say: what DeleteTeam does to the
+// team's keys, and what DeleteUser does when the user record is missing but
+// keys still name it.
+package keystest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// Run runs the conformance suite against stores made by newStore; each
+// subtest gets a fresh, empty store.
+//
+// Run closes every store it gets, once, when its subtest ends, and checks
+// that Close succeeds; newStore should not close it, but should register
+// t.Cleanup for anything else the store needs removed (files, tables).
+// Subtests run one after another; the concurrency subtests start at most 100
+// goroutines against one store.
+func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
+	t.Helper()
+	groups := []struct {
+		name  string
+		tests []test
+	}{
+		{"users", userTests()},
+		{"teams", teamTests()},
+		{"keys", keyTests()},
+		{"listing keys", listTests()},
+		{"deleting a user", deleteUserTests()},
+		{"rotating keys", rotateTests()},
+		{"records are values", copyTests()},
+		{"concurrency", concurrencyTests()},
+		{"edge cases", edgeTests()},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					s := newStore(t)
+					t.Cleanup(func() {
+						if err := s.Close(); err != nil {
+							t.Errorf("Close: got error %v; want nil", err)
+						}
+					})
+					tc.run(t, s)
+				})
+			}
+		})
+	}
+}
+
+// test is one subtest: a sentence naming the rule, and its check.
+type test struct {
+	name string
+	run  func(t *testing.T, s keys.Store)
+}
+
+// wantErr fails the test unless err wraps target.
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: got error %v; want %v", what, err, target)
+	}
+}
+
+// noErr stops the test on an unexpected error: later checks would only
+// repeat it.
+func noErr(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: got error %v; want nil", what, err)
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
