@@ -1,0 +1,206 @@
+// Package proxy is Keyway's streaming pass-through core: it forwards an
+// already classified, authenticated and authorized request to its endpoint's
+// upstream and relays the answer.
+//
+// Bodies stream both ways byte-exact and unparsed; SSE and unknown-length
+// responses are flushed chunk by chunk. The upstream host is always the
+// configured one and sub-paths cannot climb above the target's path (see
+// JoinURL). The caller's credential never reaches the upstream (see
+// outboundHeader). Failures the gateway itself makes are LiteLLM-style
+// envelopes with a status from one mapping (see Proxy.classify).
+//
+// It is built on httputil.ReverseProxy with Rewrite, never Director:
+// headers a Director sets can afterwards be removed as hop-by-hop, and a
+// Director cannot tell the client's X-Forwarded-* from its own.
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/config"
+	"github.com/keywaygw/keyway/shared/reqlog"
+)
+
+// Options configure a Proxy. Every field has a usable zero value.
+type Options struct {
+	// Transport sends upstream requests. Default NewTransport(). Build it
+	// once per process so that connections are pooled across requests.
+	Transport http.RoundTripper
+	// MaxRequestBodyBytes caps a request body: a larger announced
+	// Content-Length gets 413 before anything is forwarded, and an
+	// unannounced (chunked) body is cut at the limit, failing the upstream
+	// request with 413. Default config.DefaultMaxRequestBody.
+	MaxRequestBodyBytes int64
+	// Logger receives one line per gateway-made failure. It never gets
+	// header values, query strings or bodies. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Proxy forwards pass-through requests. It is built once per process (or
+// config) and safe for concurrent use; per-request state travels in the
+// request context.
+type Proxy struct {
+	rp      *httputil.ReverseProxy
+	maxBody int64
+	log     *slog.Logger
+}
+
+// New builds a Proxy and its one httputil.ReverseProxy.
+func New(o Options) *Proxy {
+	p := &Proxy{maxBody: o.MaxRequestBodyBytes, log: o.Logger}
+	if p.maxBody <= 0 {
+		p.maxBody = config.DefaultMaxRequestBody
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	transport := o.Transport
+	if transport == nil {
+		transport = NewTransport()
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:   p.rewrite,
+		Transport: transport,
+		// Flush every write: SSE and unknown-length bodies (which
+		// ReverseProxy flushes immediately anyway) and known-length ones,
+		// so that a Lambda response stream never holds bytes back.
+		FlushInterval:  -1,
+		BufferPool:     &bufferPool{},
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.handleError,
+		// ReverseProxy's own messages are body-copy errors; they carry no
+		// URL, header or body.
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// state is one request's forwarding state, carried from Forward to the
+// ReverseProxy hooks in the request context.
+type state struct {
+	ep      *config.Endpoint
+	url     *url.URL
+	entry   *reqlog.Entry
+	body    *limitedBody    // nil when the request has no body
+	parent  context.Context // the client's request context
+	ctx     context.Context // parent, canceled with errHeaderTimeout
+	timer   *time.Timer     // fires errHeaderTimeout; stopped on headers
+	timeout time.Duration
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// Forward streams r to ep's upstream at ep.Target joined with subpath, the
+// still-escaped rest of the request path (route.Route.Subpath: "" or
+// starting with "/"), and relays the response to w.
+//
+// ep.Timeout bounds the time from sending the request until the upstream's
+// response headers arrive (so it includes the upload); the response body is
+// not bounded, so long streams live. If the client goes away, the upstream
+// request is canceled.
+//
+// Forward records Endpoint, UpstreamStatus, BytesIn and Error in the
+// request's reqlog entry. If the upstream's body breaks after the status was
+// sent, it panics with http.ErrAbortHandler (as ReverseProxy does) so that
+// the server aborts the response instead of ending it cleanly.
+func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpoint, subpath string) {
+	parent := r.Context()
+	entry := reqlog.FromContext(parent)
+	entry.Endpoint = ep.Path
+	st := &state{ep: ep, entry: entry, parent: parent, timeout: ep.Timeout}
+	if st.timeout <= 0 {
+		st.timeout = config.DefaultTimeout
+	}
+
+	u, err := JoinURL(ep.Target, subpath, r.URL.RawQuery)
+	if err != nil {
+		p.fail(w, st, err)
+		return
+	}
+	st.url = u
+	if r.ContentLength > p.maxBody {
+		p.fail(w, st, errBodyTooLarge)
+		return
+	}
+
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	st.ctx = ctx
+	st.timer = time.AfterFunc(st.timeout, func() { cancel(errHeaderTimeout) })
+	defer st.timer.Stop()
+
+	out := r.WithContext(context.WithValue(ctx, stateKey{}, st))
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		st.body = newLimitedBody(r.Body, p.maxBody)
+		out.Body = st.body
+	}
+	defer func() {
+		entry.BytesIn = st.body.count()
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && entry.Error == "" {
+				entry.Error = "response body interrupted"
+				if parent.Err() != nil {
+					entry.Error = "client closed request"
+				}
+			}
+			panic(v)
+		}
+	}()
+
+	// An upstream answer without Content-Type must reach the client without
+	// one: a present-but-nil entry stops net/http from sniffing one.
+	if h := w.Header(); h["Content-Type"] == nil {
+		h["Content-Type"] = nil
+	}
+	p.rp.ServeHTTP(w, out)
+}
+
+// rewrite sets the upstream URL and headers. It runs after ReverseProxy has
+// removed the hop-by-hop headers (RFC 9110 §7.6.1) and the client's
+// Forwarded/X-Forwarded-* headers; it adds no X-Forwarded-* of its own, so
+// the caller's address is not disclosed to upstream vendors.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	// The URL is built from the client's raw query, not pr.Out's:
+	// ReverseProxy re-encodes queries it considers unparsable (";", bad
+	// escapes), and the query must be forwarded byte-for-byte.
+	pr.Out.URL = st.url
+	pr.Out.Host = st.url.Host
+	pr.Out.Header = outboundHeader(pr.Out.Header, st.ep)
+}
+
+// modifyResponse runs once the upstream's response headers are in: it stops
+// the header timeout and records the upstream status. An error here makes
+// ReverseProxy discard the response and call handleError.
+func (p *Proxy) modifyResponse(res *http.Response) error {
+	st := stateFrom(res.Request.Context())
+	st.entry.UpstreamStatus = res.StatusCode
+	if !st.timer.Stop() {
+		return errHeaderTimeout // fired as the headers arrived; the body is canceled
+	}
+	if err := st.body.readErr(); err == errBodyTooLarge {
+		return err // the upstream answered a body that was cut off
+	}
+	return nil
+}
+
+// handleError is ReverseProxy's ErrorHandler: the round trip failed or
+// modifyResponse refused the response; nothing has been written yet.
+func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	if st == nil { // not called through Forward; cannot happen
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return
+	}
+	p.fail(w, st, err)
+}
