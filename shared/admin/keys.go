@@ -1,0 +1,637 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// /key/* routes.
+
+// keyToken turns a key reference, a secret ("sk-…") or a token (its
+// SHA-256 hex, as listings show), into a token.
+func keyToken(ref, param string) (string, *apierr.Error) {
+	switch {
+	case ref == "":
+		return "", apierr.BadRequest(param, param+" must not be empty")
+	case strings.HasPrefix(ref, keys.SecretPrefix):
+		return keys.Hash(ref), nil
+	case keys.IsHash(ref):
+		return ref, nil
+	}
+	return "", apierr.BadRequest(param, param+` must be a key ("sk-…") or its token (64 lowercase hex digits)`)
+}
+
+// resolveKey finds the current key a reference names. An old secret still
+// in its regenerate grace period names the key it was rotated to.
+func (h *handler) resolveKey(c *call, ref, param string) (*keys.Key, *apierr.Error) {
+	tok, e := keyToken(ref, param)
+	if e != nil {
+		return nil, e
+	}
+	return h.keyByToken(c, tok, param)
+}
+
+func (h *handler) keyByToken(c *call, tok, param string) (*keys.Key, *apierr.Error) {
+	k, err := h.store.GetKey(c.ctx, tok)
+	if err != nil {
+		return nil, h.storeErr(c, err, "key", param)
+	}
+	// A rotation record names the key it was rotated to; follow a few hops
+	// in case a store keeps chains.
+	for hops := 0; k.RotatedTo != ""; hops++ {
+		if k.Expired(h.now()) || hops == 4 {
+			return nil, apierr.NotFound("key not found (it was regenerated and its grace period is over)").WithParam(param)
+		}
+		if k, err = h.store.GetKey(c.ctx, k.RotatedTo); err != nil {
+			return nil, h.storeErr(c, err, "key", param)
+		}
+	}
+	return k, nil
+}
+
+func (h *handler) keyByAlias(c *call, alias, param string) (*keys.Key, *apierr.Error) {
+	k, err := h.store.GetKeyByAlias(c.ctx, alias)
+	if err != nil {
+		return nil, h.storeErr(c, err, "key with key_alias "+quote(alias), param)
+	}
+	return k, nil
+}
+
+// aliasFree checks that alias is not used by a key other than tokenID's.
+func (h *handler) aliasFree(c *call, alias, tokenID string) *apierr.Error {
+	if alias == "" {
+		return nil
+	}
+	k, err := h.store.GetKeyByAlias(c.ctx, alias)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return h.storeErr(c, err, "key", "key_alias")
+	case k.TokenID != tokenID:
+		return aliasTaken(alias)
+	}
+	return nil
+}
+
+func aliasTaken(alias string) *apierr.Error {
+	return apierr.BadRequest("key_alias", "key_alias "+quote(alias)+" is already used by another key; key_alias must be unique")
+}
+
+func isNotFound(err error) bool { return errors.Is(err, keys.ErrNotFound) }
+
+// userExists checks that a user a request refers to exists (400 naming
+// param when not: Keyway never creates users implicitly).
+func (h *handler) userExists(c *call, userID, param string) *apierr.Error {
+	_, err := h.store.GetUser(c.ctx, userID)
+	switch {
+	case isNotFound(err):
+		return apierr.BadRequest(param, param+" "+quote(userID)+" does not exist; create it with /user/new first")
+	case err != nil:
+		return h.storeErr(c, err, "user", param)
+	}
+	return nil
+}
+
+// teamExists checks that a team a request refers to exists.
+func (h *handler) teamExists(c *call, teamID, param string) *apierr.Error {
+	_, err := h.store.GetTeam(c.ctx, teamID)
+	switch {
+	case isNotFound(err):
+		return apierr.BadRequest(param, param+" "+quote(teamID)+" does not exist; create it with /team/new first")
+	case err != nil:
+		return h.storeErr(c, err, "team", param)
+	}
+	return nil
+}
+
+// actorID is what created_by / updated_by record: the caller's user id, or
+// its Actor name ("master key", "key sk-...abcd").
+func (c *call) actorID() string {
+	if uid := c.who.UserID(); uid != "" {
+		return uid
+	}
+	return c.who.Actor()
+}
+
+// applyLimits sets the present limit fields.
+func applyLimits(l *keys.Limits, v *values) {
+	if f, ok := v.number("max_budget"); ok {
+		l.MaxBudget = f
+	}
+	if f, ok := v.number("soft_budget"); ok {
+		l.SoftBudget = f
+	}
+	if s, ok := v.str("budget_duration"); ok {
+		l.BudgetDuration = s
+	}
+	if n, ok := v.integer("tpm_limit"); ok {
+		l.TPMLimit = n
+	}
+	if n, ok := v.integer("rpm_limit"); ok {
+		l.RPMLimit = n
+	}
+	if n, ok := v.integer("max_parallel_requests"); ok {
+		l.MaxParallelRequests = n
+	}
+}
+
+// applyKey sets the present key fields on k (not user_id, team_id or the
+// secret, which the handlers decide).
+func applyKey(k *keys.Key, v *values, now time.Time) {
+	if s, ok := v.str("key_alias"); ok {
+		k.KeyAlias = s
+	}
+	if s, ok := v.str("duration"); ok {
+		d, _ := parseDuration(s)
+		t := d.after(now)
+		k.Expires = &t
+	}
+	if ss, ok := v.strs("models"); ok {
+		k.Models = ss
+	}
+	applyLimits(&k.Limits, v)
+	if ss, ok := v.strs("allowed_routes"); ok {
+		k.AllowedRoutes = ss
+	}
+	if ss, ok := v.strs("allowed_passthrough_routes"); ok {
+		k.AllowedPassthroughRoutes = ss
+	}
+	if s, ok := v.str("key_type"); ok {
+		k.KeyType = s
+	}
+	if b, ok := v.boolean("blocked"); ok {
+		k.Blocked = b
+	}
+	if f, ok := v.number("spend"); ok {
+		k.Spend = *f
+	}
+	md, replace := v.object("metadata")
+	k.Metadata = withExtras(k.Metadata, md, replace, v.extras())
+}
+
+// changeKey applies an update or regenerate request to k after the policy
+// checks: admin-only fields, the owner, the team and the alias.
+func (h *handler) changeKey(c *call, k *keys.Key, v *values) *apierr.Error {
+	if e := c.checkFields(v); e != nil {
+		return e
+	}
+	if uid, ok := v.str("user_id"); ok && uid != k.UserID {
+		owner, e := c.keyOwner(uid, true)
+		if e != nil {
+			return e
+		}
+		if e := h.userExists(c, owner, "user_id"); e != nil {
+			return e
+		}
+		k.UserID = owner
+	}
+	if tid, ok := v.str("team_id"); ok && tid != k.TeamID {
+		if e := h.canTeam(c, tid, "team_id"); e != nil {
+			return e
+		}
+		if e := h.teamExists(c, tid, "team_id"); e != nil {
+			return e
+		}
+		k.TeamID = tid
+	}
+	if alias, ok := v.str("key_alias"); ok {
+		if e := h.aliasFree(c, alias, k.TokenID); e != nil {
+			return e
+		}
+	}
+	now := h.utcNow()
+	applyKey(k, v, now)
+	k.UpdatedAt = now
+	k.UpdatedBy = c.actorID()
+	return nil
+}
+
+// invalidateKey drops cached lookups of k. A key that was ever regenerated
+// may have rotation records (old secrets in a grace period) whose cached
+// lookups hold a copy of k, and the store cannot list them cheaply: drop
+// everything then.
+func (h *handler) invalidateKey(k *keys.Key) {
+	h.invalidate(k.Token)
+	if k.TokenID != "" && k.TokenID != k.Token {
+		h.invalidate()
+	}
+}
+
+// created is the response for a new secret: the key record plus key, the
+// plaintext, returned this once.
+func created(k *keys.Key, secret string, v *values) map[string]any {
+	m := renderKey(k)
+	m["key"] = secret
+	if d, ok := v.str("duration"); ok {
+		m["duration"] = d
+	} else {
+		m["duration"] = nil
+	}
+	return m
+}
+
+// newSecret is a caller's custom value (already validated) or a fresh one.
+func (h *handler) newSecret(c *call, v *values, field string) (string, *apierr.Error) {
+	if s, ok := v.str(field); ok {
+		return s, nil
+	}
+	s, err := keys.NewSecret()
+	if err != nil {
+		h.log.Error("admin: no randomness for a new key", "op", c.op.String(), "err", err.Error())
+		return "", apierr.Unavailable("could not generate a key; retry later")
+	}
+	return s, nil
+}
+
+// POST /key/generate
+func (h *handler) keyGenerate(c *call) (any, *apierr.Error) {
+	v, e := c.body(keyGenerateSchema)
+	if e != nil {
+		return nil, e
+	}
+	if e := c.checkFields(v); e != nil {
+		return nil, e
+	}
+	uid, present := v.str("user_id")
+	owner, e := c.keyOwner(uid, present)
+	if e != nil {
+		return nil, e
+	}
+	if owner != "" {
+		if e := h.userExists(c, owner, "user_id"); e != nil {
+			return nil, e
+		}
+	}
+	tid, hasTeam := v.str("team_id")
+	if hasTeam {
+		if e := h.canTeam(c, tid, "team_id"); e != nil {
+			return nil, e
+		}
+		if e := h.teamExists(c, tid, "team_id"); e != nil {
+			return nil, e
+		}
+	}
+	alias, _ := v.str("key_alias")
+	if e := h.aliasFree(c, alias, ""); e != nil {
+		return nil, e
+	}
+	secret, e := h.newSecret(c, v, "key")
+	if e != nil {
+		return nil, e
+	}
+	k, e := h.createKey(c, secret, owner, tid, v)
+	if e != nil {
+		return nil, e
+	}
+	return created(k, secret, v), nil
+}
+
+// createKey stores a new key for secret and audits it.
+func (h *handler) createKey(c *call, secret, owner, teamID string, v *values) (*keys.Key, *apierr.Error) {
+	now := h.utcNow()
+	k := &keys.Key{
+		Token:     keys.Hash(secret),
+		KeyName:   keys.Abbrev(secret),
+		UserID:    owner,
+		TeamID:    teamID,
+		CreatedBy: c.actorID(),
+		UpdatedBy: c.actorID(),
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	k.TokenID = k.Token
+	applyKey(k, v, now)
+	if err := h.store.CreateKey(c.ctx, k); err != nil {
+		if errors.Is(err, keys.ErrExists) {
+			if _, custom := v.str("key"); custom {
+				if _, gerr := h.store.GetKey(c.ctx, k.Token); gerr == nil {
+					return nil, apierr.BadRequest("key", "key: this key value is already in use; choose another")
+				}
+			}
+			return nil, aliasTaken(k.KeyAlias)
+		}
+		return nil, h.storeErr(c, err, "key", "key")
+	}
+	// A custom value may have been tried before and cached as unknown.
+	h.invalidate(k.Token)
+	h.audit(c, "key.generate", keyAttrs(k)...)
+	return k, nil
+}
+
+// GET /key/info[?key=sk-…|token]: no key means the calling key itself.
+func (h *handler) keyInfo(c *call) (any, *apierr.Error) {
+	v, e := c.query(keyInfoQuery)
+	if e != nil {
+		return nil, e
+	}
+	var k *keys.Key
+	if ref, ok := v.str("key"); ok {
+		k, e = h.resolveKey(c, ref, "key")
+	} else if c.who.Key != nil {
+		k, e = h.keyByToken(c, c.who.Key.Token, "key")
+	} else {
+		e = apierr.BadRequest("key", "key is required: the master key is not a virtual key")
+	}
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	// LiteLLM echoes the key it was given; Keyway returns the token, so a
+	// secret is never sent back.
+	return map[string]any{"key": k.Token, "info": renderKey(k)}, nil
+}
+
+// POST /key/update: the key is named by key (secret or token) or, without
+// key, by key_alias.
+func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
+	v, e := c.body(keyUpdateSchema)
+	if e != nil {
+		return nil, e
+	}
+	var k *keys.Key
+	ref, byKey := v.str("key")
+	alias, _ := v.str("key_alias")
+	switch {
+	case byKey:
+		k, e = h.resolveKey(c, ref, "key")
+	case alias != "":
+		k, e = h.keyByAlias(c, alias, "key_alias")
+	default:
+		e = apierr.BadRequest("key", "key (the key or its token) or key_alias is required")
+	}
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	if e := h.changeKey(c, k, v); e != nil {
+		return nil, e
+	}
+	if err := h.store.UpdateKey(c.ctx, k); err != nil {
+		if errors.Is(err, keys.ErrExists) {
+			return nil, aliasTaken(k.KeyAlias)
+		}
+		return nil, h.storeErr(c, err, "key", "key")
+	}
+	h.invalidateKey(k)
+	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
+	m := renderKey(k)
+	m["key"] = k.Token
+	return m, nil
+}
+
+func without(names []string, drop string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		if n != drop {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// POST /key/delete {keys: [...]} | {key_aliases: [...]}: every key is
+// found and checked before any is deleted.
+func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
+	v, e := c.body(keyDeleteSchema)
+	if e != nil {
+		return nil, e
+	}
+	refs, _ := v.strs("keys")
+	aliases, _ := v.strs("key_aliases")
+	if len(refs)+len(aliases) == 0 {
+		return nil, apierr.BadRequest("keys", "keys (a list of keys or tokens) or key_aliases is required")
+	}
+	var targets []*keys.Key
+	seen := map[string]bool{}
+	deleted := []string{}
+	add := func(k *keys.Key, param string) *apierr.Error {
+		if e := c.canKey(k, param); e != nil {
+			return e
+		}
+		if !seen[k.Token] {
+			seen[k.Token] = true
+			targets = append(targets, k)
+		}
+		return nil
+	}
+	for i, ref := range refs {
+		param := fmt.Sprintf("keys[%d]", i)
+		k, e := h.resolveKey(c, ref, param)
+		if e != nil {
+			return nil, e
+		}
+		if e := add(k, param); e != nil {
+			return nil, e
+		}
+		deleted = append(deleted, k.Token)
+	}
+	for i, alias := range aliases {
+		param := fmt.Sprintf("key_aliases[%d]", i)
+		k, e := h.keyByAlias(c, alias, param)
+		if e != nil {
+			return nil, e
+		}
+		if e := add(k, param); e != nil {
+			return nil, e
+		}
+		deleted = append(deleted, alias)
+	}
+	for _, k := range targets {
+		if err := h.store.DeleteKey(c.ctx, k.Token); err != nil && !isNotFound(err) {
+			return nil, h.storeErr(c, err, "key", "keys")
+		}
+		h.invalidateKey(k)
+		h.audit(c, "key.delete", keyAttrs(k)...)
+	}
+	return map[string]any{"deleted_keys": deleted}, nil
+}
+
+// GET /key/list
+func (h *handler) keyList(c *call) (any, *apierr.Error) {
+	v, e := c.query(keyListQuery)
+	if e != nil {
+		return nil, e
+	}
+	page, size, e := pageParams(v, "size", 10)
+	if e != nil {
+		return nil, e
+	}
+	uid, _ := v.str("user_id")
+	if uid, e = c.filterUser(uid); e != nil {
+		return nil, e
+	}
+	tid, _ := v.str("team_id")
+	ks, err := h.store.ListKeys(c.ctx, keys.KeyFilter{UserID: uid, TeamID: tid})
+	if err != nil {
+		return nil, h.storeErr(c, err, "keys", "")
+	}
+	alias, byAlias := v.str("key_alias")
+	hash, byHash := v.str("key_hash")
+	if byHash && strings.HasPrefix(hash, keys.SecretPrefix) {
+		hash = keys.Hash(hash)
+	}
+	org, byOrg := v.str("organization_id")
+	kept := ks[:0]
+	for _, k := range ks {
+		if k.RotatedTo != "" || c.canKey(k, "") != nil ||
+			byAlias && k.KeyAlias != alias ||
+			byHash && k.Token != hash ||
+			byOrg && extraString(k.Metadata, "organization_id") != org {
+			continue
+		}
+		kept = append(kept, k)
+	}
+	lo, hi, count := pages(len(kept), page, size)
+	var list any
+	if full, _ := v.boolean("return_full_object"); full {
+		list = renderKeys(kept[lo:hi])
+	} else {
+		tokens := make([]string, 0, hi-lo)
+		for _, k := range kept[lo:hi] {
+			tokens = append(tokens, k.Token)
+		}
+		list = tokens
+	}
+	return map[string]any{"keys": list, "total_count": len(kept), "current_page": page, "total_pages": count}, nil
+}
+
+// extraString reads a stored extra field.
+func extraString(md map[string]any, name string) string {
+	ex, _ := md[extrasKey].(map[string]any)
+	s, _ := ex[name].(string)
+	return s
+}
+
+// pageParams reads page (≥ 1, default 1) and a page size (1..100).
+func pageParams(v *values, sizeName string, def int) (page, size int, e *apierr.Error) {
+	page, size = 1, def
+	if n, ok := v.integer("page"); ok {
+		if *n < 1 || *n > 1<<31 {
+			return 0, 0, apierr.BadRequest("page", "page must be at least 1")
+		}
+		page = int(*n)
+	}
+	if n, ok := v.integer(sizeName); ok {
+		if *n < 1 || *n > 100 {
+			return 0, 0, apierr.BadRequest(sizeName, sizeName+" must be between 1 and 100")
+		}
+		size = int(*n)
+	}
+	return page, size, nil
+}
+
+// POST /key/regenerate {key, new_key?, grace_period?, …} and
+// POST /key/{key}/regenerate: a new secret for the same key (same
+// token_id); with grace_period the old secret keeps working that long.
+func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
+	v, e := c.body(keyRegenerateSchema)
+	if e != nil {
+		return nil, e
+	}
+	ref := c.pathKey
+	if ref == "" {
+		ref, _ = v.str("key")
+	}
+	if ref == "" {
+		return nil, apierr.BadRequest("key", "key (the key or its token) is required")
+	}
+	k, e := h.resolveKey(c, ref, "key")
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	old := *k
+	next := *k
+	if e := h.changeKey(c, &next, v); e != nil {
+		return nil, e
+	}
+	secret, e := h.newSecret(c, v, "new_key")
+	if e != nil {
+		return nil, e
+	}
+	next.Token = keys.Hash(secret)
+	next.KeyName = keys.Abbrev(secret)
+	next.RotatedTo = ""
+	if next.Token == old.Token {
+		return nil, apierr.BadRequest("new_key", "new_key must differ from the current key")
+	}
+	var graceUntil *time.Time
+	if g, ok := v.str("grace_period"); ok {
+		if d, _ := parseDuration(g); !d.zero() {
+			t := d.after(h.utcNow())
+			graceUntil = &t
+		}
+	}
+	if err := h.store.RotateKey(c.ctx, old.Token, &next, graceUntil); err != nil {
+		if errors.Is(err, keys.ErrExists) {
+			if v.has("new_key") {
+				return nil, apierr.BadRequest("new_key", "new_key: this key value is already in use; choose another")
+			}
+			return nil, aliasTaken(next.KeyAlias)
+		}
+		return nil, h.storeErr(c, err, "key", "key")
+	}
+	// The old token's cached lookup must go now (or when the grace period
+	// ends, which the cache's own expiry check handles); the new one may
+	// have been cached as unknown.
+	h.invalidate(old.Token, next.Token)
+	if old.TokenID != old.Token {
+		h.invalidate() // older rotation records may hold cached copies
+	}
+	attrs := append(keyAttrs(&next), slog.String("previous", old.KeyName), slog.String("previous_token_prefix", tokenPrefix(old.Token)))
+	if graceUntil != nil {
+		attrs = append(attrs, slog.Time("grace_until", *graceUntil))
+	}
+	h.audit(c, "key.regenerate", attrs...)
+	return created(&next, secret, v), nil
+}
+
+// POST /key/block {key}
+func (h *handler) keyBlock(c *call) (any, *apierr.Error) { return h.setBlocked(c, true) }
+
+// POST /key/unblock {key}
+func (h *handler) keyUnblock(c *call) (any, *apierr.Error) { return h.setBlocked(c, false) }
+
+func (h *handler) setBlocked(c *call, blocked bool) (any, *apierr.Error) {
+	v, e := c.body(keyBlockSchema)
+	if e != nil {
+		return nil, e
+	}
+	ref, _ := v.str("key")
+	if ref == "" {
+		return nil, apierr.BadRequest("key", "key (the key or its token) is required")
+	}
+	k, e := h.resolveKey(c, ref, "key")
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	k.Blocked = blocked
+	k.UpdatedAt = h.utcNow()
+	k.UpdatedBy = c.actorID()
+	if err := h.store.UpdateKey(c.ctx, k); err != nil {
+		return nil, h.storeErr(c, err, "key", "key")
+	}
+	h.invalidateKey(k)
+	action := "key.unblock"
+	if blocked {
+		action = "key.block"
+	}
+	h.audit(c, action, keyAttrs(k)...)
+	return renderKey(k), nil
+}

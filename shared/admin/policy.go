@@ -1,0 +1,292 @@
+package admin
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/auth"
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// This file is the admin API's whole access policy: which principal may
+// call which operation (the policy table), on whose records (scope), and
+// which request fields only an admin may set. Handlers ask; they never
+// decide.
+
+// op is one admin operation.
+type op int
+
+// The operations, one per route.
+const (
+	opUserNew op = iota
+	opUserInfo
+	opUserUpdate
+	opUserDelete
+	opUserList
+	opKeyGenerate
+	opKeyInfo
+	opKeyUpdate
+	opKeyDelete
+	opKeyList
+	opKeyRegenerate
+	opKeyBlock
+	opKeyUnblock
+	opTeamNew
+	opTeamInfo
+	opTeamUpdate
+	opTeamDelete
+	opTeamList
+	numOps
+)
+
+func (o op) String() string { return policy[o].route }
+
+// scope is how far an allowed operation reaches.
+type scope int
+
+const (
+	deny    scope = iota // not at all: 403
+	selfKey              // only the calling key's own record
+	own                  // the caller's user, keys whose user_id is the caller, teams it is in
+	all                  // every record
+)
+
+// class is what kind of caller a principal is, for the policy table.
+type class int
+
+const (
+	classAdmin       class = iota // master key or proxy_admin
+	classAdminViewer              // proxy_admin_viewer
+	classUser                     // internal_user with a user id
+	classUserViewer               // internal_user_viewer with a user id
+	classService                  // a key without a user (service key)
+	numClasses
+)
+
+var classNames = [numClasses]string{"proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer", "a key without a user"}
+
+// rule is one row of the policy table.
+type rule struct {
+	route string
+	write bool
+	scope [numClasses]scope // indexed by class
+}
+
+// policy is the table: route × caller class → scope.
+//
+//	admin viewer user  uviewer service
+var policy = [numOps]rule{
+	opUserNew:       {"/user/new", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opUserInfo:      {"/user/info", false, [numClasses]scope{all, all, own, own, deny}},
+	opUserUpdate:    {"/user/update", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opUserDelete:    {"/user/delete", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opUserList:      {"/user/list", false, [numClasses]scope{all, all, deny, deny, deny}},
+	opKeyGenerate:   {"/key/generate", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opKeyInfo:       {"/key/info", false, [numClasses]scope{all, all, own, own, selfKey}},
+	opKeyUpdate:     {"/key/update", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opKeyDelete:     {"/key/delete", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opKeyList:       {"/key/list", false, [numClasses]scope{all, all, own, own, deny}},
+	opKeyRegenerate: {"/key/regenerate", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opKeyBlock:      {"/key/block", true, [numClasses]scope{all, deny, own, deny, deny}},
+	opKeyUnblock:    {"/key/unblock", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opTeamNew:       {"/team/new", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opTeamInfo:      {"/team/info", false, [numClasses]scope{all, all, own, own, deny}},
+	opTeamUpdate:    {"/team/update", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opTeamDelete:    {"/team/delete", true, [numClasses]scope{all, deny, deny, deny, deny}},
+	opTeamList:      {"/team/list", false, [numClasses]scope{all, all, own, own, deny}},
+}
+
+// classify places a principal in the policy table. ok is false for a role
+// Keyway does not know, which is denied everything (fail closed).
+func classify(p *auth.Principal) (c class, ok bool) {
+	if p.Kind == auth.Master {
+		return classAdmin, true
+	}
+	if p.Kind != auth.VirtualKey || p.Key == nil {
+		return 0, false
+	}
+	switch {
+	case p.Role == keys.RoleProxyAdmin:
+		return classAdmin, true
+	case p.Role == keys.RoleProxyAdminViewer:
+		return classAdminViewer, true
+	case p.UserID() == "":
+		return classService, true
+	case p.Role == keys.RoleInternalUser:
+		return classUser, true
+	case p.Role == keys.RoleInternalUserViewer:
+		return classUserViewer, true
+	}
+	return 0, false
+}
+
+// authorize is the route-level decision: may p call o at all, and how far
+// does it reach. A denial is a 403 with the reason.
+func authorize(p *auth.Principal, o op) (scope, *apierr.Error) {
+	cl, ok := classify(p)
+	if !ok {
+		return deny, apierr.Forbidden("role " + quote(string(p.Role)) + " is not a Keyway role; it may not use the admin API")
+	}
+	rl := policy[o]
+	if s := rl.scope[cl]; s != deny {
+		return s, nil
+	}
+	name := classNames[cl]
+	switch {
+	case cl == classService:
+		return deny, apierr.Forbidden("a key without a user may only read itself (GET /key/info with no parameters); " + rl.route + " is not allowed")
+	case rl.write && (cl == classAdminViewer || cl == classUserViewer):
+		return deny, apierr.Forbidden(name + " is read-only: it may not call " + rl.route)
+	default:
+		return deny, apierr.Forbidden(name + " may not call " + rl.route + "; only proxy_admin may")
+	}
+}
+
+// callerClass is c's class (authorize has already accepted it).
+func (c *call) callerClass() string {
+	cl, _ := classify(c.who)
+	return classNames[cl]
+}
+
+// canKey decides whether the caller may act on key k.
+func (c *call) canKey(k *keys.Key, param string) *apierr.Error {
+	switch c.scope {
+	case all:
+		return nil
+	case own:
+		if uid := c.who.UserID(); uid != "" && k.UserID == uid {
+			return nil
+		}
+		return apierr.Forbidden(c.callerClass() + " may only use " + policy[c.op].route + " on its own keys; key " + k.KeyName + " is not yours").WithParam(param)
+	case selfKey:
+		if c.who.Key != nil && k.TokenID == c.who.Key.TokenID {
+			return nil
+		}
+		return apierr.Forbidden("a key without a user may only read itself").WithParam(param)
+	}
+	return apierr.Forbidden("not allowed")
+}
+
+// canUser decides whether the caller may act on the user userID; param is
+// the request field that named it.
+func (c *call) canUser(userID, param string) *apierr.Error {
+	if c.scope == all {
+		return nil
+	}
+	if c.scope == own && userID != "" && userID == c.who.UserID() {
+		return nil
+	}
+	return apierr.Forbidden(c.callerClass() + " may only use " + policy[c.op].route + " on its own user; " + param + " " + quote(userID) + " is not you").WithParam(param)
+}
+
+// keyOwner decides the user_id a new or updated key may get: a scoped
+// caller's keys always belong to itself (an absent user_id means itself).
+func (c *call) keyOwner(requested string, present bool) (string, *apierr.Error) {
+	if c.scope == all {
+		return requested, nil
+	}
+	if !present {
+		return c.who.UserID(), nil
+	}
+	if e := c.canUser(requested, "user_id"); e != nil {
+		return "", e
+	}
+	return requested, nil
+}
+
+// canTeam decides whether the caller may read or use team teamID (param
+// names the field): admins any, others only teams they are in.
+func (h *handler) canTeam(c *call, teamID, param string) *apierr.Error {
+	if c.scope == all {
+		return nil
+	}
+	in, e := h.memberOf(c, teamID)
+	if e != nil {
+		return e
+	}
+	if !in {
+		return apierr.Forbidden(c.callerClass() + " may only use teams it is in; " + param + " " + quote(teamID) + " is not one of them").WithParam(param)
+	}
+	return nil
+}
+
+// memberOf reports whether the caller is in team teamID: its user lists
+// the team (read fresh, not from the cached principal), or its key is bound
+// to it.
+func (h *handler) memberOf(c *call, teamID string) (bool, *apierr.Error) {
+	if c.who.Key != nil && c.who.Key.TeamID == teamID {
+		return true, nil
+	}
+	uid := c.who.UserID()
+	if uid == "" {
+		return false, nil
+	}
+	u, err := h.store.GetUser(c.ctx, uid)
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, h.storeErr(c, err, "user", "user_id")
+	}
+	return slices.Contains(u.Teams, teamID), nil
+}
+
+// adminOnlyFields are request fields that raise a limit, a role or an
+// access right. Only a caller with scope all may set them; anyone else gets
+// a 403 naming the field (they may not raise their own limits or roles).
+var adminOnlyFields = map[string]bool{
+	"max_budget":                 true,
+	"budget_duration":            true,
+	"tpm_limit":                  true,
+	"rpm_limit":                  true,
+	"max_parallel_requests":      true,
+	"allowed_routes":             true,
+	"allowed_passthrough_routes": true,
+	"user_role":                  true,
+	"models":                     true,
+	"teams":                      true,
+	"spend":                      true,
+	"model_max_budget":           true,
+	"model_rpm_limit":            true,
+	"model_tpm_limit":            true,
+	"temp_budget_increase":       true,
+	"temp_budget_expiry":         true,
+	"permissions":                true,
+}
+
+// checkFields refuses admin-only fields from a scoped caller, and
+// blocked=false (unblocking), in the order the fields sort.
+func (c *call) checkFields(v *values) *apierr.Error {
+	if c.scope == all {
+		return nil
+	}
+	for _, name := range v.names() {
+		if adminOnlyFields[name] {
+			return apierr.Forbidden(c.callerClass() + " may not set " + name + ": only a proxy admin may set limits, budgets, models, routes or roles").WithParam(name)
+		}
+		if name == "blocked" {
+			if b, _ := v.boolean("blocked"); !b && c.op != opKeyGenerate {
+				return apierr.Forbidden(c.callerClass() + " may not set blocked to false: only a proxy admin may unblock").WithParam("blocked")
+			}
+		}
+	}
+	return nil
+}
+
+// filterUser decides a listing's user_id filter: a scoped caller lists only
+// its own records (no filter means itself; another user is a 403).
+func (c *call) filterUser(userID string) (string, *apierr.Error) {
+	if c.scope == all {
+		return userID, nil
+	}
+	if userID == "" {
+		return c.who.UserID(), nil
+	}
+	if e := c.canUser(userID, "user_id"); e != nil {
+		return "", e
+	}
+	return userID, nil
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
