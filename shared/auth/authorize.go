@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/route"
+)
+
+// passThroughGroups are LiteLLM route-group names that, in a key's
+// allowed_routes, admit every pass-through endpoint (LiteLLM PR #15115 counts
+// registered pass-through routes as LLM API routes).
+var passThroughGroups = map[string]bool{
+	"llm_api_routes":             true,
+	"openai_routes":              true,
+	"pass_through_routes":        true,
+	"passthrough_routes":         true,
+	"mapped_pass_through_routes": true,
+}
+
+// Authorize is the one decision of whether principal p may use route rt. It
+// returns nil to admit, or the error to answer.
+//
+// Health is open. A pass-through endpoint with auth: false is open. Every
+// other route needs a principal: the master key may do anything; a virtual
+// key must be active (not blocked, nor its user or team) and, on a
+// pass-through route, not a viewer and allowed by its route restrictions.
+// Admin routes are further checked per operation by the admin API, which
+// knows what is being read or changed.
+//
+// Unlike LiteLLM, a valid key's user role never decides whether it may call
+// a pass-through endpoint: a missing user (a team or service key) is not a
+// reason to deny (LiteLLM #23915's "Your role=unknown").
+func Authorize(p *Principal, rt route.Route) *apierr.Error {
+	switch rt.Class {
+	case route.Health:
+		return nil
+	case route.Unknown:
+		return apierr.NotFound("no route for " + rt.Path)
+	case route.PassThrough:
+		if !rt.Endpoint.Auth {
+			return nil
+		}
+	}
+	switch p.Kind {
+	case Anonymous:
+		return apierr.Unauthorized("no API key: send \"Authorization: Bearer sk-...\" or \"x-api-key: sk-...\"")
+	case Master:
+		return nil
+	}
+	k := p.Key
+	switch {
+	case k.Blocked:
+		return apierr.Forbidden("this key is blocked")
+	case p.User != nil && p.User.Blocked:
+		return apierr.Forbidden(fmt.Sprintf("the key's user %q is blocked", p.User.UserID))
+	case p.Team != nil && p.Team.Blocked:
+		return apierr.Forbidden(fmt.Sprintf("the key's team %q is blocked", p.Team.TeamID))
+	}
+	if rt.Class != route.PassThrough {
+		return nil
+	}
+	if p.Role.ReadOnly() {
+		return apierr.Forbidden(fmt.Sprintf("role %s is read-only and cannot call pass-through endpoints", p.Role))
+	}
+	if len(k.AllowedRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedRoutes, true) {
+		return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path))
+	}
+	if len(k.AllowedPassthroughRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedPassthroughRoutes, false) {
+		return apierr.Forbidden(fmt.Sprintf("this key's allowed_passthrough_routes do not include %s", rt.Path))
+	}
+	if p.Team != nil && len(p.Team.AllowedPassthroughRoutes) > 0 && !allowedByRoutes(rt.Path, p.Team.AllowedPassthroughRoutes, false) {
+		return apierr.Forbidden(fmt.Sprintf("team %q's allowed_passthrough_routes do not include %s", p.Team.TeamID, rt.Path))
+	}
+	return nil
+}
+
+// allowedByRoutes reports whether path matches one of patterns, exact or as
+// a prefix at a segment boundary (route.MatchesPrefix). With groups, LiteLLM
+// route-group names that cover pass-through endpoints match too.
+func allowedByRoutes(path string, patterns []string, groups bool) bool {
+	for _, pat := range patterns {
+		if groups && passThroughGroups[strings.ToLower(pat)] {
+			return true
+		}
+		if route.MatchesPrefix(path, pat) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/reqlog"
+)
+
+// RequestIDHeader carries the request id back to the caller, and is taken
+// from the caller when it is a short token (so a client's own id can be
+// traced through).
+const RequestIDHeader = "X-Request-Id"
+
+// withAccessLog wraps next with: a request id, a response writer that counts
+// status and bytes, panic recovery, and one JSON access line per request.
+// It never logs headers, query strings or bodies, which may hold secrets.
+func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		entry := &reqlog.Entry{RequestID: requestID(r.Header.Get(RequestIDHeader))}
+		w.Header().Set(RequestIDHeader, entry.RequestID)
+		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(reqlog.NewContext(r.Context(), entry))
+
+		defer func() {
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				g.logger.Error("panic serving request", "request_id", entry.RequestID, "panic", p)
+				if !rec.wroteHeader {
+					apierr.Write(rec, apierr.New(http.StatusInternalServerError, apierr.TypeInternal, "internal error"))
+				}
+			}
+			status := rec.status
+			if status == 0 && r.Context().Err() != nil {
+				status = StatusClientClosed
+			}
+			g.logger.LogAttrs(r.Context(), accessLevel(status), "request",
+				slogAttrs(entry, r, status, rec.bytes, time.Since(start))...)
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+		}()
+		next(rec, r)
+	}
+}
+
+// StatusClientClosed is logged (never sent) when the client went away before
+// a response was written, as nginx's 499.
+const StatusClientClosed = 499
+
+func accessLevel(status int) slog.Level {
+	if status >= 500 && status != StatusClientClosed {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+func slogAttrs(e *reqlog.Entry, r *http.Request, status int, bytesOut int64, d time.Duration) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("request_id", e.RequestID),
+		slog.String("method", r.Method),
+		slog.String("route", e.Route),
+		slog.Int("status", status),
+		slog.Int64("bytes_in", e.BytesIn),
+		slog.Int64("bytes_out", bytesOut),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("principal", e.Principal),
+	}
+	if e.Endpoint != "" {
+		attrs = append(attrs, slog.String("endpoint", e.Endpoint))
+	}
+	if e.UpstreamStatus != 0 {
+		attrs = append(attrs, slog.Int("upstream_status", e.UpstreamStatus))
+	}
+	if e.UserID != "" {
+		attrs = append(attrs, slog.String("user_id", e.UserID))
+	}
+	if e.TeamID != "" {
+		attrs = append(attrs, slog.String("team_id", e.TeamID))
+	}
+	if e.Error != "" {
+		attrs = append(attrs, slog.String("error", e.Error))
+	}
+	return attrs
+}
+
+// requestID accepts a caller's id if it is short and plain; otherwise it
+// makes a new one.
+func requestID(given string) string {
+	if n := len(given); n > 0 && n <= 64 {
+		ok := true
+		for _, c := range given {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return given
+		}
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder counts what is written and passes flushes through, so SSE still
+// streams (http.ResponseController finds the Flusher via Unwrap).
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader && code >= 200 {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher for callers that type-assert.
+func (r *recorder) Flush() {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = http.StatusOK, true
+	}
+	http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
