@@ -76,7 +76,8 @@ type Endpoint struct {
 	// credential). Default false.
 	ForwardHeaders bool
 	// Timeout bounds the wait for upstream response headers, not the body, so
-	// long streams live. Default 600s.
+	// long streams live. Default general_settings.pass_through_request_timeout
+	// when set (as in LiteLLM), else 600s.
 	Timeout time.Duration
 	// CostPerRequest is dollars charged to the key per call. Default 0.
 	CostPerRequest float64
@@ -92,7 +93,8 @@ func (e *Endpoint) AllowsMethod(m string) bool {
 	return false
 }
 
-// Settings is the Keyway-only `keyway:` section.
+// Settings is the Keyway-only `keyway:` section. The yaml tags name the keys
+// (the parser reads them by name and reports unknown ones).
 type Settings struct {
 	// MaxRequestBodyBytes caps a request body; larger bodies get 413 before
 	// anything is forwarded when the length is known, and are cut off

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// settingsFields are the keys of the keyway: section.
+var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout"}
+
+// settings reads the keyway: section (n may be nil when it is absent) and
+// applies defaults.
+func (p *parser) settings(n *yaml.Node) {
+	s := Settings{
+		MaxRequestBodyBytes: DefaultMaxRequestBody,
+		KeyCacheTTL:         DefaultKeyCacheTTL,
+		ShutdownTimeout:     DefaultShutdownTimeout,
+	}
+	defer func() { p.cfg.Settings = s }()
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		p.addf("keyway must be a mapping, got %s (line %d)", describe(n), n.Line)
+		return
+	}
+	for _, f := range p.fields(sectionKeyway, n) {
+		if isNull(f.v) {
+			continue // unset: the default applies
+		}
+		field := "keyway." + f.key
+		switch f.key {
+		case "max_request_body_bytes":
+			if b, ok := p.integer(field, f.v); ok {
+				if b <= 0 {
+					p.addf("%s must be more than 0, got %d", field, b)
+				} else {
+					s.MaxRequestBodyBytes = b
+				}
+			}
+		case "key_cache_ttl":
+			if d, ok := p.duration(field, f.v); ok {
+				if d < 0 {
+					p.addf("%s must not be negative (0 disables the cache), got %v", field, d)
+				} else {
+					s.KeyCacheTTL = d
+				}
+			}
+		case "shutdown_timeout":
+			if d, ok := p.duration(field, f.v); ok {
+				if d <= 0 {
+					p.addf("%s must be more than 0, got %v", field, d)
+				} else {
+					s.ShutdownTimeout = d
+				}
+			}
+		default:
+			if !slices.Contains(settingsFields, f.key) {
+				p.addf("keyway: unknown field %q (line %d)%s", f.key, f.k.Line, suggest(f.key, settingsFields))
+			}
+		}
+	}
+}
