@@ -1,0 +1,564 @@
+package dynamostore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// MaxGraceRecords is how many unexpired rotation records (old secrets still
+// inside a /key/regenerate grace period) may point at one key. Regenerate,
+// delete and user deletion must move or remove all of them in one
+// transaction of at most 100 items; a regenerate beyond the limit fails.
+const MaxGraceRecords = 64
+
+// Expression pieces for key items.
+var (
+	namesVer    = map[string]string{"#v": attrVersion}
+	condAliasOf = "attribute_not_exists(pk) OR " + attrAliasToken + " = :t"
+)
+
+func verVals(v int64) item { return item{":v": n(v)} }
+
+// getKeyRecord reads the key item under token (strongly consistent).
+func (st *Store) getKeyRecord(ctx context.Context, token string) (*keyRecord, error) {
+	if token == "" {
+		return nil, keys.ErrNotFound
+	}
+	it, err := st.getItem(ctx, keyPK(token))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, keys.ErrNotFound
+	}
+	return decodeKey(it)
+}
+
+// GetKey implements keys.Store: one strongly consistent GetItem by token.
+// Expiry is the caller's check (Key.Expired); an expired item may linger
+// until DynamoDB's TTL sweep removes it.
+func (st *Store) GetKey(ctx context.Context, token string) (*keys.Key, error) {
+	rec, err := st.getKeyRecord(ctx, token)
+	if err != nil {
+		return nil, fmt.Errorf("getting key: %w", err)
+	}
+	return rec.key, nil
+}
+
+// GetKeyByAlias implements keys.Store: the alias item, then the key.
+func (st *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, error) {
+	if alias == "" {
+		return nil, fmt.Errorf("getting key by alias: %w", keys.ErrNotFound)
+	}
+	it, err := st.getItem(ctx, aliasPK(alias))
+	if err != nil {
+		return nil, fmt.Errorf("getting key by alias %q: %w", alias, err)
+	}
+	if it == nil {
+		return nil, fmt.Errorf("getting key by alias %q: %w", alias, keys.ErrNotFound)
+	}
+	tok, _ := it[attrAliasToken].(*types.AttributeValueMemberS)
+	if tok == nil {
+		return nil, fmt.Errorf("getting key by alias %q: alias item without token", alias)
+	}
+	rec, err := st.getKeyRecord(ctx, tok.Value)
+	if err == nil && (rec.key.RotatedTo != "" || rec.key.KeyAlias != alias) {
+		err = keys.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting key by alias %q: %w", alias, err)
+	}
+	return rec.key, nil
+}
+
+// CreateKey implements keys.Store: a conditional put of the key, in one
+// transaction with a conditional put of its alias item when it has one.
+func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
+	if k.Token == "" {
+		return fmt.Errorf("creating key: empty token")
+	}
+	it, err := encodeKey(k, 1, nil)
+	if err != nil {
+		return fmt.Errorf("creating key: %w", err)
+	}
+	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
+	if k.KeyAlias != "" && k.RotatedTo == "" {
+		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
+	}
+	if err := st.write(ctx, ops); err != nil {
+		return fmt.Errorf("creating key: %w", err)
+	}
+	return nil
+}
+
+// UpdateKey implements keys.Store. It reads the item, then replaces it under
+// an optimistic lock on its version (the rotation back-references it carries
+// must survive), claiming and releasing alias items in the same transaction.
+func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
+	err := retryConflicts(func() error {
+		cur, err := st.getKeyRecord(ctx, k.Token)
+		if err != nil {
+			return err
+		}
+		it, err := encodeKey(k, cur.version+1, cur.rotatedFrom)
+		if err != nil {
+			return err
+		}
+		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
+		ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
+		return st.write(ctx, ops)
+	})
+	if err != nil {
+		return fmt.Errorf("updating key: %w", err)
+	}
+	return nil
+}
+
+// aliasOf is the alias a record holds: rotation records hold none.
+func aliasOf(k *keys.Key) string {
+	if k.RotatedTo != "" {
+		return ""
+	}
+	return k.KeyAlias
+}
+
+// moveAlias returns the writes that move the alias held by cur to the alias
+// next (held by token): release cur's, claim next's. Claiming an alias that
+// another key holds fails with keys.ErrExists.
+func (st *Store) moveAlias(cur *keys.Key, token, next string) []op {
+	old := aliasOf(cur)
+	switch {
+	case old == next && (old == "" || cur.Token == token):
+		return nil
+	case old == next:
+		// Same alias, possibly a new token (regenerate): re-point it.
+		return []op{st.put(encodeAlias(next, token), condAliasOf, nil, item{":t": s(cur.Token)}, keys.ErrExists)}
+	}
+	var ops []op
+	if old != "" {
+		ops = append(ops, st.del(aliasPK(old), condAliasOf, nil, item{":t": s(cur.Token)}, errConflict))
+	}
+	if next != "" {
+		ops = append(ops, st.put(encodeAlias(next, token), condAliasOf, nil, item{":t": s(token)}, keys.ErrExists))
+	}
+	return ops
+}
+
+// DeleteKey implements keys.Store: the key, its alias item and every
+// rotation record pointing at it, in one transaction.
+func (st *Store) DeleteKey(ctx context.Context, token string) error {
+	err := retryConflicts(func() error {
+		cur, err := st.getKeyRecord(ctx, token)
+		if err != nil {
+			return err
+		}
+		live, err := st.liveRotations(ctx, token, cur.rotatedFrom)
+		if err != nil {
+			return err
+		}
+		ops := []op{st.del(keyPK(token), "#v = :v", namesVer, verVals(cur.version), errConflict)}
+		ops = append(ops, st.moveAlias(cur.key, token, "")...)
+		for _, r := range live {
+			ops = append(ops, st.delRotation(r, token))
+		}
+		return st.write(ctx, ops)
+	})
+	if err != nil {
+		return fmt.Errorf("deleting key: %w", err)
+	}
+	return nil
+}
+
+// delRotation deletes the rotation record r if it still points at target
+// (or is already gone).
+func (st *Store) delRotation(r, target string) op {
+	return st.del(keyPK(r), "attribute_not_exists(pk) OR "+attrRotatedTo+" = :to", nil, item{":to": s(target)}, errConflict)
+}
+
+// RotateKey implements keys.Store. One transaction puts next (failing with
+// keys.ErrExists if its token is taken), replaces oldToken by a rotation
+// record (or deletes it), re-points the rotation records that pointed at
+// oldToken to next.Token, and moves the alias.
+func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, graceUntil *time.Time) error {
+	if next.Token == oldToken {
+		return fmt.Errorf("rotating key: new token equals old: %w", keys.ErrExists)
+	}
+	if next.Token == "" {
+		return fmt.Errorf("rotating key: empty token")
+	}
+	err := retryConflicts(func() error {
+		cur, err := st.getKeyRecord(ctx, oldToken)
+		if err != nil {
+			return err
+		}
+		if cur.key.RotatedTo != "" {
+			// An old secret in its grace period is not a key to rotate.
+			return keys.ErrNotFound
+		}
+		live, err := st.liveRotations(ctx, oldToken, cur.rotatedFrom)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(live, next.Token) {
+			return keys.ErrExists // next.Token is an old secret of this key
+		}
+		back := live
+		if graceUntil != nil {
+			back = append(slices.Clone(live), oldToken)
+		}
+		if len(back) > MaxGraceRecords {
+			return fmt.Errorf("%d old secrets are still in a grace period (limit %d)", len(back), MaxGraceRecords)
+		}
+		nextItem, err := encodeKey(next, 1, back)
+		if err != nil {
+			return err
+		}
+		ops := []op{st.put(nextItem, condAbsent, nil, nil, keys.ErrExists)}
+		if graceUntil != nil {
+			rot := *cur.key
+			rot.RotatedTo = next.Token
+			rot.Expires = graceUntil
+			rot.KeyAlias = ""
+			rotItem, err := encodeKey(&rot, cur.version+1, nil)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, st.put(rotItem, "#v = :v", namesVer, verVals(cur.version), errConflict))
+		} else {
+			ops = append(ops, st.del(keyPK(oldToken), "#v = :v", namesVer, verVals(cur.version), errConflict))
+		}
+		ops = append(ops, st.moveAlias(cur.key, next.Token, aliasOf(next))...)
+		for _, r := range live {
+			ops = append(ops, st.update(keyPK(r), "SET "+attrRotatedTo+" = :next", attrRotatedTo+" = :old", nil,
+				item{":next": s(next.Token), ":old": s(oldToken)}, errConflict))
+		}
+		return st.write(ctx, ops)
+	})
+	if err != nil {
+		return fmt.Errorf("rotating key: %w", err)
+	}
+	return nil
+}
+
+// liveRotations returns those of candidates (a key's rotated_from set) that
+// still exist and point at target: TTL removes expired rotation records
+// without updating the set.
+func (st *Store) liveRotations(ctx context.Context, target string, candidates []string) ([]string, error) {
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	items, err := st.batchGet(ctx, candidates, aws.String("#t, #r"), map[string]string{"#t": attrToken, "#r": attrRotatedTo})
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	for _, it := range items {
+		tok, _ := it[attrToken].(*types.AttributeValueMemberS)
+		to, _ := it[attrRotatedTo].(*types.AttributeValueMemberS)
+		if tok != nil && to != nil && to.Value == target {
+			live = append(live, tok.Value)
+		}
+	}
+	slices.Sort(live)
+	return live, nil
+}
+
+// batchGet reads the key items of tokens with strongly consistent
+// BatchGetItem calls (100 keys each), retrying unprocessed keys a bounded
+// number of times. Missing items are left out.
+func (st *Store) batchGet(ctx context.Context, tokens []string, projection *string, names map[string]string) ([]item, error) {
+	var items []item
+	for chunk := range slices.Chunk(tokens, 100) {
+		ka := types.KeysAndAttributes{
+			Keys:                     make([]map[string]types.AttributeValue, len(chunk)),
+			ConsistentRead:           aws.Bool(true),
+			ProjectionExpression:     projection,
+			ExpressionAttributeNames: names,
+		}
+		for i, c := range chunk {
+			ka.Keys[i] = keyPK(c)
+		}
+		req := map[string]types.KeysAndAttributes{st.table: ka}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 5 {
+					return nil, fmt.Errorf("batch get item: keys still unprocessed after %d attempts", attempt)
+				}
+				if err := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			out, err := st.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("batch get item: %w", err)
+			}
+			items = append(items, out.Responses[st.table]...)
+			req = out.UnprocessedKeys
+		}
+	}
+	return items, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryConflicts runs a read-modify-write until it does not lose a race,
+// at most maxConflictRetries times.
+func retryConflicts(f func() error) error {
+	var err error
+	for range maxConflictRetries {
+		if err = f(); !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// ListKeys implements keys.Store with one paginated Query: gsi1 (the KEYS
+// partition, narrowed to the user's sort-key prefix) when f.UserID is set,
+// gsi2 (the team's partition) when only f.TeamID is, gsi1's whole KEYS
+// partition otherwise. Rotation records are filtered out.
+func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
+	in := &dynamodb.QueryInput{
+		ExpressionAttributeNames:  map[string]string{"#rt": attrRotatedTo},
+		ExpressionAttributeValues: item{},
+	}
+	filter := "attribute_not_exists(#rt)"
+	switch {
+	case f.UserID != "":
+		in.IndexName = aws.String(IndexByUser)
+		in.KeyConditionExpression = aws.String("gsi1pk = :p AND begins_with(gsi1sk, :u)")
+		in.ExpressionAttributeValues[":p"] = s(gsiAllKeys)
+		in.ExpressionAttributeValues[":u"] = s(userKeysPrefix(f.UserID))
+		in.ExpressionAttributeValues[":uid"] = s(f.UserID)
+		in.ExpressionAttributeNames["#uid"] = attrUserID
+		filter += " AND #uid = :uid"
+		if f.TeamID != "" {
+			in.ExpressionAttributeValues[":tid"] = s(f.TeamID)
+			in.ExpressionAttributeNames["#tid"] = attrTeamID
+			filter += " AND #tid = :tid"
+		}
+	case f.TeamID != "":
+		in.IndexName = aws.String(IndexByTeam)
+		in.KeyConditionExpression = aws.String("gsi2pk = :p")
+		in.ExpressionAttributeValues[":p"] = s(prefixTeam + f.TeamID)
+	default:
+		in.IndexName = aws.String(IndexByUser)
+		in.KeyConditionExpression = aws.String("gsi1pk = :p")
+		in.ExpressionAttributeValues[":p"] = s(gsiAllKeys)
+	}
+	in.FilterExpression = aws.String(filter)
+	items, err := st.query(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	out := make([]*keys.Key, 0, len(items))
+	for _, it := range items {
+		rec, err := decodeKey(it)
+		if err != nil {
+			return nil, fmt.Errorf("listing keys: %w", err)
+		}
+		out = append(out, rec.key)
+	}
+	sortKeys(out)
+	return out, nil
+}
+
+func sortKeys(ks []*keys.Key) {
+	slices.SortFunc(ks, func(a, b *keys.Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Token, b.Token)
+	})
+}
+
+// userKeyRecords returns every key item of userID, rotation records
+// included. gsi1 (eventually consistent) finds the tokens; a strongly
+// consistent BatchGetItem then reads the items themselves, so entries the
+// index still shows after a delete, or shows with stale attributes, do not
+// count.
+func (st *Store) userKeyRecords(ctx context.Context, userID string) ([]*keyRecord, error) {
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexByUser),
+		KeyConditionExpression:    aws.String("gsi1pk = :p AND begins_with(gsi1sk, :u)"),
+		FilterExpression:          aws.String("#uid = :uid"),
+		ProjectionExpression:      aws.String("#tok"),
+		ExpressionAttributeNames:  map[string]string{"#uid": attrUserID, "#tok": attrToken},
+		ExpressionAttributeValues: item{":p": s(gsiAllKeys), ":u": s(userKeysPrefix(userID)), ":uid": s(userID)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tokens := make([]string, 0, len(items))
+	for _, it := range items {
+		if tok, ok := it[attrToken].(*types.AttributeValueMemberS); ok {
+			tokens = append(tokens, tok.Value)
+		}
+	}
+	fresh, err := st.batchGet(ctx, tokens, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*keyRecord, 0, len(fresh))
+	for _, it := range fresh {
+		rec, err := decodeKey(it)
+		if err != nil {
+			return nil, err
+		}
+		if rec.key.UserID == userID {
+			recs = append(recs, rec)
+		}
+	}
+	slices.SortFunc(recs, func(a, b *keyRecord) int { return cmp.Compare(a.key.Token, b.key.Token) })
+	return recs, nil
+}
+
+// deleteUserRounds bounds how often DeleteUser re-reads the user's keys.
+const deleteUserRounds = 5
+
+// DeleteUser implements keys.Store. It finds the user's keys (rotation
+// records included) and deletes them, their alias items, the rotation
+// records pointing at them, and the user in one transaction when they fit
+// in one (100 items). When they do not, keys go first, in transactions of at
+// most 100 writes, and the user last, once a fresh read finds no key left:
+// an interruption leaves the user with fewer keys, never a key that outlives
+// its user. Each key delete is conditional on the key still belonging to
+// the user, so a key moved to another user meanwhile is kept.
+//
+// The keys are found on gsi1, which is eventually consistent: a key created
+// for the user a moment before the call may not be seen yet. After deleting
+// the user, DeleteUser looks once more and deletes what has appeared;
+// docs/storage.md discusses the remaining window.
+func (st *Store) DeleteUser(ctx context.Context, userID string) ([]string, error) {
+	if userID == "" {
+		return nil, fmt.Errorf("deleting user: %w", keys.ErrNotFound)
+	}
+	it, err := st.getItem(ctx, userPK(userID))
+	if err != nil {
+		return nil, fmt.Errorf("deleting user %q: %w", userID, err)
+	}
+	if it == nil {
+		return nil, fmt.Errorf("deleting user %q: %w", userID, keys.ErrNotFound)
+	}
+	var deleted []string
+	userGone := false
+	for round := 0; ; round++ {
+		if round == deleteUserRounds {
+			return done(deleted), fmt.Errorf("deleting user %q: keys still changing after %d rounds", userID, round)
+		}
+		recs, err := st.userKeyRecords(ctx, userID)
+		if err != nil {
+			return done(deleted), fmt.Errorf("deleting user %q: finding keys: %w", userID, err)
+		}
+		if userGone && len(recs) == 0 {
+			return done(deleted), nil
+		}
+		groups, err := st.userKeyDeletes(ctx, userID, recs)
+		if err != nil {
+			return done(deleted), fmt.Errorf("deleting user %q: %w", userID, err)
+		}
+		total := 0
+		for _, g := range groups {
+			total += len(g.ops)
+		}
+		if !userGone && total+1 <= maxTxItems {
+			var ops []op
+			for _, g := range groups {
+				ops = append(ops, g.ops...)
+			}
+			ops = append(ops, st.del(userPK(userID), condPresent, nil, nil, keys.ErrNotFound))
+			err := st.write(ctx, ops)
+			if errors.Is(err, errConflict) {
+				continue // a key changed under us: read again
+			}
+			if err != nil {
+				return done(deleted), fmt.Errorf("deleting user %q: %w", userID, err)
+			}
+			for _, g := range groups {
+				deleted = append(deleted, g.tokens...)
+			}
+			userGone = true
+			continue // look once more for keys the index had not shown yet
+		}
+		// Too many writes for one transaction: keys first, in chunks that
+		// keep each key's writes together; the user in a later round.
+		for len(groups) > 0 {
+			var ops []op
+			var tokens []string
+			i := 0
+			for ; i < len(groups) && len(ops)+len(groups[i].ops) <= maxTxItems; i++ {
+				ops = append(ops, groups[i].ops...)
+				tokens = append(tokens, groups[i].tokens...)
+			}
+			groups = groups[i:]
+			err := st.write(ctx, ops)
+			if errors.Is(err, errConflict) {
+				continue // the next round reads this chunk's keys again
+			}
+			if err != nil {
+				return done(deleted), fmt.Errorf("deleting user %q: deleting keys: %w", userID, err)
+			}
+			deleted = append(deleted, tokens...)
+		}
+	}
+}
+
+func done(tokens []string) []string {
+	slices.Sort(tokens)
+	return slices.Compact(tokens)
+}
+
+// deleteGroup is the writes that delete one key with its alias item and the
+// rotation records pointing at it, and the tokens they delete. At most
+// MaxGraceRecords+2 writes, so a group always fits one transaction.
+type deleteGroup struct {
+	ops    []op
+	tokens []string
+}
+
+func (st *Store) userKeyDeletes(ctx context.Context, userID string, recs []*keyRecord) ([]deleteGroup, error) {
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.key.Token] = true
+	}
+	groups := make([]deleteGroup, 0, len(recs))
+	for _, r := range recs {
+		var g deleteGroup
+		live, err := st.liveRotations(ctx, r.key.Token, r.rotatedFrom)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range live {
+			if !seen[l] {
+				seen[l] = true
+				g.ops = append(g.ops, st.delRotation(l, r.key.Token))
+				g.tokens = append(g.tokens, l)
+			}
+		}
+		g.ops = append(g.ops, st.moveAlias(r.key, r.key.Token, "")...)
+		g.ops = append(g.ops, st.del(keyPK(r.key.Token), "attribute_not_exists(pk) OR #uid = :uid",
+			map[string]string{"#uid": attrUserID}, item{":uid": s(userID)}, errConflict))
+		g.tokens = append(g.tokens, r.key.Token)
+		groups = append(groups, g)
+	}
+	return groups, nil
+}

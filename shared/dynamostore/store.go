@@ -1,0 +1,203 @@
+// Package dynamostore is Keyway's key store on Amazon DynamoDB
+// (KEYWAY_STORE=dynamodb:TABLE): users, teams and virtual keys in one table.
+//
+// The request path costs one strongly consistent GetItem by key hash. Admin
+// listings are Queries on the table's global secondary indexes, never Scans.
+// Writes that must not clobber are conditional, and multi-item changes
+// (alias claims, regenerate, delete) are transactions. docs/storage.md
+// documents the item layout, every access pattern and its cost.
+package dynamostore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// Store is a keys.Store on one DynamoDB table. It is safe for concurrent use.
+type Store struct {
+	client *dynamodb.Client
+	table  string
+}
+
+var _ keys.Store = (*Store)(nil)
+
+// New returns a Store on table. Build client with NewClient (or pass
+// ClientOptions) so calls are retried within bounded time. The table must
+// have the definition of TableInput.
+func New(client *dynamodb.Client, table string) *Store {
+	return &Store{client: client, table: table}
+}
+
+// Table is the table's name.
+func (st *Store) Table() string { return st.table }
+
+// Close implements keys.Store. The SDK client holds no resources that need
+// releasing.
+func (st *Store) Close() error { return nil }
+
+// Ping checks that the table is reachable, for readiness checks.
+func (st *Store) Ping(ctx context.Context) error {
+	if _, err := st.getItem(ctx, keyPK("ping")); err != nil {
+		return fmt.Errorf("dynamodb table %s: %w", st.table, err)
+	}
+	return nil
+}
+
+// Conditions shared by the entity writes.
+const (
+	condAbsent  = "attribute_not_exists(pk)"
+	condPresent = "attribute_exists(pk)"
+)
+
+// CreateUser implements keys.Store.
+func (st *Store) CreateUser(ctx context.Context, u *keys.User) error {
+	if u.UserID == "" {
+		return fmt.Errorf("creating user: empty user id")
+	}
+	it, err := encodeUser(u)
+	if err != nil {
+		return fmt.Errorf("creating user: %w", err)
+	}
+	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
+		return fmt.Errorf("creating user %q: %w", u.UserID, err)
+	}
+	return nil
+}
+
+// GetUser implements keys.Store.
+func (st *Store) GetUser(ctx context.Context, userID string) (*keys.User, error) {
+	if userID == "" {
+		return nil, fmt.Errorf("getting user: %w", keys.ErrNotFound)
+	}
+	it, err := st.getItem(ctx, userPK(userID))
+	if err != nil {
+		return nil, fmt.Errorf("getting user %q: %w", userID, err)
+	}
+	if it == nil {
+		return nil, fmt.Errorf("getting user %q: %w", userID, keys.ErrNotFound)
+	}
+	return decodeUser(it)
+}
+
+// UpdateUser implements keys.Store.
+func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
+	if u.UserID == "" {
+		return fmt.Errorf("updating user: %w", keys.ErrNotFound)
+	}
+	it, err := encodeUser(u)
+	if err != nil {
+		return fmt.Errorf("updating user: %w", err)
+	}
+	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+		return fmt.Errorf("updating user %q: %w", u.UserID, err)
+	}
+	return nil
+}
+
+// ListUsers implements keys.Store: one Query on gsi1's USERS partition.
+func (st *Store) ListUsers(ctx context.Context) ([]*keys.User, error) {
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexByUser),
+		KeyConditionExpression:    aws.String("gsi1pk = :p"),
+		ExpressionAttributeValues: item{":p": s(gsiUsers)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	users := make([]*keys.User, 0, len(items))
+	for _, it := range items {
+		u, err := decodeUser(it)
+		if err != nil {
+			return nil, fmt.Errorf("listing users: %w", err)
+		}
+		users = append(users, u)
+	}
+	slices.SortFunc(users, func(a, b *keys.User) int { return cmp.Compare(a.UserID, b.UserID) })
+	return users, nil
+}
+
+// CreateTeam implements keys.Store.
+func (st *Store) CreateTeam(ctx context.Context, t *keys.Team) error {
+	if t.TeamID == "" {
+		return fmt.Errorf("creating team: empty team id")
+	}
+	it, err := encodeTeam(t)
+	if err != nil {
+		return fmt.Errorf("creating team: %w", err)
+	}
+	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
+		return fmt.Errorf("creating team %q: %w", t.TeamID, err)
+	}
+	return nil
+}
+
+// GetTeam implements keys.Store.
+func (st *Store) GetTeam(ctx context.Context, teamID string) (*keys.Team, error) {
+	if teamID == "" {
+		return nil, fmt.Errorf("getting team: %w", keys.ErrNotFound)
+	}
+	it, err := st.getItem(ctx, teamPK(teamID))
+	if err != nil {
+		return nil, fmt.Errorf("getting team %q: %w", teamID, err)
+	}
+	if it == nil {
+		return nil, fmt.Errorf("getting team %q: %w", teamID, keys.ErrNotFound)
+	}
+	return decodeTeam(it)
+}
+
+// UpdateTeam implements keys.Store.
+func (st *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
+	if t.TeamID == "" {
+		return fmt.Errorf("updating team: %w", keys.ErrNotFound)
+	}
+	it, err := encodeTeam(t)
+	if err != nil {
+		return fmt.Errorf("updating team: %w", err)
+	}
+	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+		return fmt.Errorf("updating team %q: %w", t.TeamID, err)
+	}
+	return nil
+}
+
+// DeleteTeam implements keys.Store. The team's keys stay (with their
+// team_id); a missing team is never a reason to deny.
+func (st *Store) DeleteTeam(ctx context.Context, teamID string) error {
+	if teamID == "" {
+		return fmt.Errorf("deleting team: %w", keys.ErrNotFound)
+	}
+	if err := st.write(ctx, []op{st.del(teamPK(teamID), condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+		return fmt.Errorf("deleting team %q: %w", teamID, err)
+	}
+	return nil
+}
+
+// ListTeams implements keys.Store: one Query on gsi1's TEAMS partition.
+func (st *Store) ListTeams(ctx context.Context) ([]*keys.Team, error) {
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexByUser),
+		KeyConditionExpression:    aws.String("gsi1pk = :p"),
+		ExpressionAttributeValues: item{":p": s(gsiTeams)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing teams: %w", err)
+	}
+	teams := make([]*keys.Team, 0, len(items))
+	for _, it := range items {
+		t, err := decodeTeam(it)
+		if err != nil {
+			return nil, fmt.Errorf("listing teams: %w", err)
+		}
+		teams = append(teams, t)
+	}
+	slices.SortFunc(teams, func(a, b *keys.Team) int { return cmp.Compare(a.TeamID, b.TeamID) })
+	return teams, nil
+}
