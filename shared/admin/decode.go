@@ -48,6 +48,7 @@ const (
 	kKeyType                 // LiteLLM key_type
 	kMembers                 // members_with_roles: [{"role": "admin"|"user", "user_id": "…"}]
 	kUnsupported             // a LiteLLM field Keyway refuses (with the reason in field.why)
+	kIgnored                 // accepted for client compatibility, never stored
 )
 
 // field describes one accepted request field.
@@ -136,6 +137,9 @@ func (v *values) extras() map[string]any {
 	}
 	return out
 }
+
+// ignored is the value of a kIgnored field.
+type ignored struct{}
 
 // member is one entry of members_with_roles.
 type member struct {
@@ -265,6 +269,8 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 	switch f.kind {
 	case kUnsupported:
 		return nil, bad("is not supported by Keyway: %s", f.why)
+	case kIgnored:
+		return ignored{}, nil
 	case kString, kID, kAlias, kDuration, kRole, kSecret, kKeyType:
 		var s string
 		if json.Unmarshal(msg, &s) != nil {

@@ -362,3 +362,32 @@ func TestStoreFailureIs503(t *testing.T) {
 		t.Errorf("logs: got no store error line; want one")
 	}
 }
+
+// TestLiteLLMClientShapes sends what LiteLLM's Python client sends: older
+// clients put api_key in /key/generate (ignored, never stored), delete
+// sends null for the list it does not use.
+func TestLiteLLMClientShapes(t *testing.T) {
+	e := newEnv(t)
+	r := e.must(testMaster, "POST", "/key/generate", obj("api_key", testMaster, "key_alias", "cli", "budget_id", "b1", "aliases", obj("a", "b")))
+	if strings.Contains(r.raw, testMaster) {
+		t.Errorf("generate response: got the api_key value echoed; want it ignored")
+	}
+	k, err := e.store.GetKey(t.Context(), r.str("token"))
+	if err != nil {
+		t.Fatalf("GetKey: %v", err)
+	}
+	if strings.Contains(fmt.Sprint(k), testMaster) || strings.Contains(e.logs.String(), testMaster) {
+		t.Errorf("stored key or logs: got the api_key value; want it never stored")
+	}
+	if r.str("budget_id") != "b1" {
+		t.Errorf("budget_id: got %v; want b1 kept", r.body["budget_id"])
+	}
+	r = e.must(testMaster, "POST", "/key/delete", `{"keys": null, "key_aliases": ["cli"]}`)
+	if fmt.Sprint(r.body["deleted_keys"]) != "[cli]" {
+		t.Errorf("delete by alias with keys null: got %s; want deleted_keys [cli]", r.raw)
+	}
+	teams := e.must(testMaster, "GET", "/team/list", nil)
+	if teams.list == nil {
+		t.Errorf("/team/list: got %s; want a JSON array, as LiteLLM", teams.raw)
+	}
+}

@@ -54,7 +54,14 @@ var keyFields = merge(limitFields, schema{
 })
 
 var (
-	keyGenerateSchema = merge(keyFields, schema{"key": {kind: kSecret}})
+	keyGenerateSchema = merge(keyFields, schema{
+		"key": {kind: kSecret},
+		// Older LiteLLM Python clients (KeysManagementClient.generate)
+		// send api_key; LiteLLM ignores it and so does Keyway. It is never
+		// stored, echoed or logged: it may hold the caller's own key.
+		"api_key":   {kind: kIgnored},
+		"budget_id": extra(kID),
+	})
 
 	keyUpdateSchema = merge(keyFields, schema{
 		"key":                  {kind: kString}, // which key: its secret or token
