@@ -66,8 +66,8 @@ type Endpoint struct {
 	// Auth requires a virtual key (or the master key). Default true, so a
 	// public endpoint must say `auth: false`.
 	Auth bool
-	// Methods is the set of allowed methods; others get 405. Default
-	// DefaultMethods.
+	// Methods is the set of allowed methods, upper-case, without duplicates,
+	// in DefaultMethods order; others get 405. Default DefaultMethods.
 	Methods []string
 	// Headers are set on every upstream request, with os.environ/ references
 	// already resolved. They win over forwarded client headers.

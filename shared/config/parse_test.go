@@ -508,3 +508,20 @@ func TestMergeBomb(t *testing.T) {
 		t.Fatal("Parse did not finish: merges are expanded exponentially")
 	}
 }
+
+// TestDocumentForms: files as editors and tools write them.
+func TestDocumentForms(t *testing.T) {
+	tests := []struct{ name, doc string }{
+		{"JSON with a byte-order mark", "\ufeff{\"general_settings\": {\"master_key\": \"sk-1\"}}"},
+		{"YAML with CRLF line ends", "general_settings:\r\n  master_key: sk-1\r\n"},
+		{"tab-indented JSON", "{\n\t\"general_settings\": {\n\t\t\"master_key\": \"sk-1\"\n\t}\n}\n"},
+		{"explicit document markers", "---\ngeneral_settings: {master_key: sk-1}\n...\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := mustParse(t, tt.doc, nil).MasterKey, "sk-1"; got != want {
+				t.Errorf("got %q; want %q", got, want)
+			}
+		})
+	}
+}
