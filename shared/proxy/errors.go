@@ -116,6 +116,7 @@ func (p *Proxy) fail(w http.ResponseWriter, st *state, err error) {
 		level = slog.LevelInfo
 	}
 	attrs := []slog.Attr{
+		slog.String("request_id", st.entry.RequestID),
 		slog.String("endpoint", st.ep.Path),
 		slog.String("upstream_host", st.ep.Target.Host),
 		slog.Int("status", f.err.Status),

@@ -126,13 +126,12 @@ func checkSubpath(s string) error {
 			return &PathError{Reason: "it contains a character not allowed in a URL path"}
 		}
 	}
-	segs := strings.Split(s[1:], "/")
-	for i, seg := range segs {
+	if strings.Contains(s, "//") {
+		return &PathError{Reason: `it contains an empty segment ("//")`}
+	}
+	for seg := range strings.SplitSeq(s[1:], "/") {
 		if seg == "" {
-			if i == len(segs)-1 {
-				break // trailing slash
-			}
-			return &PathError{Reason: `it contains an empty segment ("//")`}
+			continue // only a trailing slash gets here
 		}
 		once, _ := url.PathUnescape(seg) // escapes were checked above
 		if isDotSegment(once) {

@@ -20,8 +20,8 @@ func mustURL(t testing.TB, s string) *url.URL {
 func TestJoinURL(t *testing.T) {
 	tests := []struct {
 		name, target, sub, query string
-		wantEscaped, wantQuery    string
-		wantPath                  string // decoded; "" means same as wantEscaped
+		wantEscaped, wantQuery   string
+		wantPath                 string // decoded; "" means same as wantEscaped
 	}{
 		{name: "no subpath keeps target path", target: "https://up.example/v1/ocr", wantEscaped: "/v1/ocr"},
 		{name: "no subpath keeps target trailing slash", target: "https://up.example/v1/", wantEscaped: "/v1/"},
@@ -172,7 +172,7 @@ var fuzzTargets = []string{
 // query is the target's followed by the client's, unchanged.
 func FuzzJoinURL(f *testing.F) {
 	seeds := []struct {
-		target      uint8
+		target     uint8
 		sub, query string
 	}{
 		{0, "", ""}, {2, "/a/b", "x=1"}, {3, "/", "a=1&a=2"}, {2, "/..", ""},

@@ -517,3 +517,53 @@ func TestForwardRelaysUpstreamResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardInventsNoContentType runs Forward in-process against a
+// ResponseWriter that, like net/http's server, fixes its header at the first
+// body write and sniffs a Content-Type then if the header map has no
+// Content-Type key. (Over a real server whether the sniff happens depends on
+// whether ReverseProxy's first flush wins a race with the first write.) An
+// upstream answer without Content-Type must stay without one.
+func TestForwardInventsNoContentType(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		w.Header()["Content-Type"] = nil
+		io.WriteString(w, "<html><body>sniff me</body></html>")
+	})
+	p, _ := newProxy(t, Options{})
+	w := &sniffingWriter{header: http.Header{}}
+	p.Forward(w, httptest.NewRequest("GET", "/v1", nil), endpoint(t, "/v1", up.URL), "")
+	if w.status != 200 || w.body.String() != "<html><body>sniff me</body></html>" {
+		t.Fatalf("response: got %d %q; want 200 and the upstream body", w.status, w.body.String())
+	}
+	if ct := w.sent.Values("Content-Type"); len(ct) != 0 {
+		t.Errorf("Content-Type sent: got %q; want none", ct)
+	}
+}
+
+// sniffingWriter models net/http's server: WriteHeader only records the
+// status; the header is fixed (and a Content-Type sniffed when the key is
+// absent) at the first Write. It has no Flush.
+type sniffingWriter struct {
+	header, sent http.Header
+	status       int
+	body         bytes.Buffer
+}
+
+func (w *sniffingWriter) Header() http.Header { return w.header }
+
+func (w *sniffingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *sniffingWriter) Write(p []byte) (int, error) {
+	if w.sent == nil {
+		w.WriteHeader(http.StatusOK)
+		if _, ok := w.header["Content-Type"]; !ok && len(p) > 0 {
+			w.header.Set("Content-Type", http.DetectContentType(p))
+		}
+		w.sent = w.header.Clone()
+	}
+	return w.body.Write(p)
+}
