@@ -127,13 +127,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		h.fail(w, r, apierr.NotFound("no admin route "+strconv.Quote(path)+"; see docs/admin-api.md for the routes"))
+		h.fail(w, r, apierr.NotFound("no admin route "+strconv.Quote(redactPath(path))+"; see docs/admin-api.md for the routes"))
 		return
 	}
 	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
 		w.Header().Set("Allow", rt.method)
 		h.fail(w, r, apierr.New(http.StatusMethodNotAllowed, apierr.TypeMethod,
-			"method "+r.Method+" not allowed on "+path+"; use "+rt.method))
+			"method "+r.Method+" not allowed on "+redactPath(path)+"; use "+rt.method))
 		return
 	}
 	if c.who == nil || c.who.Kind == auth.Anonymous {
@@ -155,6 +155,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// redactPath shows a request path in a message without a key in it:
+// LiteLLM's /key/{key}/regenerate puts a secret in the path, and error
+// messages reach the access log.
+func redactPath(path string) string {
+	seg := strings.Split(path, "/")
+	for i, s := range seg {
+		if strings.HasPrefix(s, keys.SecretPrefix) {
+			seg[i] = keys.Abbrev(s)
+		}
+	}
+	return strings.Join(seg, "/")
 }
 
 // fail writes e and notes its reason for the access log line.

@@ -123,3 +123,33 @@ func TestInvalidation(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNeverEchoSecrets: error messages (which the gateway's access
+// log records) never repeat a key, even when the key is in the path or used
+// as a field name.
+func TestErrorsNeverEchoSecrets(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.newKey(obj())
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/key/" + secret + "/regenerate", nil},
+		{"POST", "/key/" + secret + "/regenerat", nil},
+		{"POST", "/key/generate", obj(secret, true)},
+		{"GET", "/key/info?" + secret + "=1", nil},
+		{"POST", "/key/update", obj("key", secret+"x")},
+		{"POST", "/key/delete", obj("keys", []string{secret + "x"})},
+	} {
+		r := e.call(testMaster, c.method, c.path, c.body)
+		if r.status < 400 {
+			t.Errorf("%s %s: got %d; want an error", c.method, keys.Abbrev(secret), r.status)
+		}
+		if strings.Contains(r.raw, secret) {
+			t.Errorf("%s …%s: got the key in the error body %s; want it redacted", c.method, c.path[len(c.path)-5:], strings.ReplaceAll(r.raw, secret, "<secret>"))
+		}
+	}
+	if strings.Contains(e.logs.String(), secret) {
+		t.Errorf("logs: got the key; want it never logged")
+	}
+}

@@ -221,6 +221,9 @@ func decode(raw map[string]json.RawMessage, s schema, route string) (*values, *a
 }
 
 func unknownField(name, route string, s schema) *apierr.Error {
+	if strings.HasPrefix(name, keys.SecretPrefix) {
+		name = keys.Abbrev(name) // never echo what may be a key
+	}
 	msg := fmt.Sprintf("unknown field %s for %s", quote(name), route)
 	if near := nearest(name, s); near != "" {
 		msg += fmt.Sprintf("; did you mean %s?", quote(near))
