@@ -391,3 +391,26 @@ func TestLiteLLMClientShapes(t *testing.T) {
 		t.Errorf("/team/list: got %s; want a JSON array, as LiteLLM", teams.raw)
 	}
 }
+
+// TestRegenerateTwiceWithGrace: every old secret still in its grace period
+// reaches the newest key.
+func TestRegenerateTwiceWithGrace(t *testing.T) {
+	e := newEnv(t)
+	s1, tok1 := e.newKey(obj())
+	s2 := e.must(testMaster, "POST", "/key/regenerate", obj("key", s1, "grace_period", "1h")).str("key")
+	r := e.must(testMaster, "POST", "/key/regenerate", obj("key", s2, "grace_period", "2h"))
+	newest := r.str("token")
+	for i, s := range []string{s1, s2} {
+		r := e.call(s, "GET", "/key/info", nil)
+		if r.status != 200 || r.str("key") != newest || r.body["info"].(map[string]any)["token_id"] != tok1 {
+			t.Errorf("secret %d within grace: got %d %s; want the newest key with the first token_id", i+1, r.status, r.raw)
+		}
+	}
+	// Deleting the key ends every grace period.
+	e.must(testMaster, "POST", "/key/delete", obj("keys", []string{newest}))
+	for i, s := range []string{s1, s2, r.str("key")} {
+		if r := e.call(s, "GET", "/key/info", nil); r.status != 401 {
+			t.Errorf("secret %d after delete: got %d; want 401", i+1, r.status)
+		}
+	}
+}
