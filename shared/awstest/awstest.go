@@ -177,9 +177,13 @@ func (s *Server) Config() aws.Config {
 	}
 }
 
-// DynamoDB returns a client for s with dynamostore's bounded retries.
+// DynamoDB returns a client for s with dynamostore's bounded retries, but a
+// generous 30s per attempt: the server answers one request at a time, so a
+// burst of concurrent calls queues. optFns apply last (a test of timeouts
+// passes dynamostore.ClientOptions with its own bounds).
 func (s *Server) DynamoDB(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	return dynamostore.NewClient(s.Config(), optFns...)
+	queued := dynamostore.ClientOptions(dynamostore.Retry{AttemptTimeout: 30 * time.Second})
+	return dynamostore.NewClient(s.Config(), append([]func(*dynamodb.Options){queued}, optFns...)...)
 }
 
 // SSM returns an SSM client for s.

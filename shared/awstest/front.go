@@ -3,22 +3,32 @@ package awstest
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"time"
 )
 
-// front is the loopback TCP endpoint clients reach. It forwards every
-// connection to moto, or, for outage tests, refuses (listener closed) or
-// stalls (accepts and never answers) connections.
+// front is the loopback HTTP endpoint clients reach. It forwards requests
+// to moto one at a time, and for outage tests refuses connections (listener
+// closed) or stalls requests (accepted, never answered).
+//
+// One at a time, because moto's threaded server runs requests concurrently
+// without locking its tables: two conditional writes or transactions on
+// the same item can both succeed, and concurrent transactions can fail with
+// a 500. DynamoDB makes each conditional write atomic and transactions
+// serializable; serializing requests gives tests those guarantees.
 type front struct {
-	addr    string // fixed for the front's life
-	backend string
+	addr   string // fixed for the front's life
+	srv    *http.Server
+	proxy  *httputil.ReverseProxy
+	serial sync.Mutex
 
 	mu      sync.Mutex
-	ln      net.Listener // nil while down
-	hanging bool
+	ln      net.Listener  // nil while down
+	hanging chan struct{} // non-nil while hanging; closed to release
 	conns   map[net.Conn]struct{}
 	closed  bool
 }
@@ -28,57 +38,58 @@ func newFront(backend string) (*front, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on loopback: %w", err)
 	}
-	f := &front{addr: ln.Addr().String(), backend: backend, ln: ln, conns: map[net.Conn]struct{}{}}
-	go f.serve(ln)
+	target := &url.URL{Scheme: "http", Host: backend}
+	f := &front{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // moto routes on Host and the signature covers it
+		},
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			ResponseHeaderTimeout: time.Minute,
+			MaxIdleConnsPerHost:   4,
+		},
+		// A client that gave up (timeout, outage test) is not news.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	f.srv = &http.Server{
+		Handler:           f,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			switch st {
+			case http.StateNew:
+				f.conns[c] = struct{}{}
+			case http.StateClosed, http.StateHijacked:
+				delete(f.conns, c)
+			}
+		},
+	}
+	go f.srv.Serve(ln)
 	return f, nil
 }
 
-func (f *front) serve(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		if f.ln != ln || f.closed {
-			f.mu.Unlock()
-			c.Close()
-			continue
-		}
-		f.conns[c] = struct{}{}
-		hang := f.hanging
-		f.mu.Unlock()
-		if hang {
-			continue // held open, never read, until Up or Down closes it
-		}
-		go f.forward(c)
-	}
-}
-
-func (f *front) forward(c net.Conn) {
-	defer f.drop(c)
-	b, err := net.DialTimeout("tcp", f.backend, 2*time.Second)
-	if err != nil {
-		return
-	}
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	f.conns[b] = struct{}{}
+	hang := f.hanging
 	f.mu.Unlock()
-	defer f.drop(b)
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(b, c); done <- struct{}{} }()
-	go func() { io.Copy(c, b); done <- struct{}{} }()
-	<-done
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+		panic(http.ErrAbortHandler) // drop the connection without an answer
+	}
+	f.serial.Lock()
+	defer f.serial.Unlock()
+	f.proxy.ServeHTTP(w, r)
 }
 
-func (f *front) drop(c net.Conn) {
-	c.Close()
-	f.mu.Lock()
-	delete(f.conns, c)
-	f.mu.Unlock()
-}
-
-// cutLocked closes every open connection.
+// cutLocked closes every open client connection.
 func (f *front) cutLocked() {
 	for c := range f.conns {
 		c.Close()
@@ -86,10 +97,17 @@ func (f *front) cutLocked() {
 	}
 }
 
+func (f *front) releaseLocked() {
+	if f.hanging != nil {
+		close(f.hanging)
+		f.hanging = nil
+	}
+}
+
 func (f *front) down() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.hanging = false
+	f.releaseLocked()
 	if f.ln != nil {
 		f.ln.Close()
 		f.ln = nil
@@ -100,8 +118,9 @@ func (f *front) down() {
 func (f *front) hang() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.cutLocked() // pooled keep-alive connections would still get answers
-	f.hanging = true
+	if f.hanging == nil {
+		f.hanging = make(chan struct{})
+	}
 }
 
 func (f *front) up() error {
@@ -110,21 +129,18 @@ func (f *front) up() error {
 	if f.closed {
 		return errors.New("server stopped")
 	}
-	if f.hanging {
-		f.hanging = false
-		f.cutLocked()
-	}
+	f.releaseLocked()
 	if f.ln != nil {
 		return nil
 	}
 	// The port was ours a moment ago; retry briefly in case the kernel is
 	// slow to release it.
 	var err error
-	for i := 0; i < 40; i++ {
+	for range 40 {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", f.addr); err == nil {
 			f.ln = ln
-			go f.serve(ln)
+			go f.srv.Serve(ln)
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -134,11 +150,9 @@ func (f *front) up() error {
 
 func (f *front) close() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.closed = true
-	if f.ln != nil {
-		f.ln.Close()
-		f.ln = nil
-	}
-	f.cutLocked()
+	f.releaseLocked()
+	f.ln = nil
+	f.mu.Unlock()
+	f.srv.Close()
 }

@@ -45,6 +45,7 @@ const (
 	attrVersion     = "ver"          // key items: optimistic lock, +1 per write
 	attrRotatedFrom = "rotated_from" // key items: tokens of rotation records pointing here
 	attrAliasToken  = "alias_token"  // alias items: the token of the key holding the alias
+	attrWriteID     = "wid"          // items created by a single conditional put: a random id of that write
 
 	// Record fields used in conditions and filters (their JSON names).
 	attrToken     = "token"

@@ -110,6 +110,10 @@ func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		if err != nil {
 			return err
 		}
+		if cur.key.RotatedTo != "" {
+			// A grace secret must never become a full key again.
+			return keys.ErrNotFound
+		}
 		it, err := encodeKey(k, cur.version+1, cur.rotatedFrom)
 		if err != nil {
 			return err
@@ -187,8 +191,11 @@ func (st *Store) delRotation(r, target string) op {
 
 // RotateKey implements keys.Store. One transaction puts next (failing with
 // keys.ErrExists if its token is taken), replaces oldToken by a rotation
-// record (or deletes it), re-points the rotation records that pointed at
-// oldToken to next.Token, and moves the alias.
+// record (or deletes it), and moves the alias. The rotation records that
+// pointed at oldToken are re-pointed at next.Token with a grace period (each
+// keeps its own expiry, so every old secret reaches the current record in
+// one hop) and deleted without one. A rotation record cannot be rotated:
+// keys.ErrNotFound.
 func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, graceUntil *time.Time) error {
 	if next.Token == oldToken {
 		return fmt.Errorf("rotating key: new token equals old: %w", keys.ErrExists)
@@ -212,7 +219,7 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 		if slices.Contains(live, next.Token) {
 			return keys.ErrExists // next.Token is an old secret of this key
 		}
-		back := live
+		var back []string // rotation records that will point at next
 		if graceUntil != nil {
 			back = append(slices.Clone(live), oldToken)
 		}
@@ -239,6 +246,11 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 		}
 		ops = append(ops, st.moveAlias(cur.key, next.Token, aliasOf(next))...)
 		for _, r := range live {
+			if graceUntil == nil {
+				// No grace for the newest old secret: none for older ones.
+				ops = append(ops, st.delRotation(r, oldToken))
+				continue
+			}
 			ops = append(ops, st.update(keyPK(r), "SET "+attrRotatedTo+" = :next", attrRotatedTo+" = :old", nil,
 				item{":next": s(next.Token), ":old": s(oldToken)}, errConflict))
 		}

@@ -2,12 +2,16 @@ package dynamostore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keywaygw/keyway/shared/keys"
 )
 
 // maxTxItems is DynamoDB's limit on actions in one TransactWriteItems call.
@@ -108,10 +112,29 @@ func (st *Store) writeOne(ctx context.Context, o op) error {
 	var err error
 	switch w := o.w; {
 	case w.Put != nil:
+		it := w.Put.Item
+		var wid string
+		if o.onFail == keys.ErrExists {
+			// Mark this write, so a retry can recognise it (see below).
+			wid = rand.Text()
+			it = maps.Clone(it)
+			it[attrWriteID] = s(wid)
+		}
 		_, err = st.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: w.Put.TableName, Item: w.Put.Item, ConditionExpression: w.Put.ConditionExpression,
+			TableName: w.Put.TableName, Item: it, ConditionExpression: w.Put.ConditionExpression,
 			ExpressionAttributeNames: w.Put.ExpressionAttributeNames, ExpressionAttributeValues: w.Put.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
+		// A create whose first attempt was applied but whose answer was
+		// lost (timeout, 5xx) fails its condition on the SDK's retry, with
+		// our own write in place: that is a success, not ErrExists.
+		// TransactWriteItems needs no such check: the SDK sends one
+		// ClientRequestToken for all attempts, and DynamoDB applies a
+		// transaction once per token.
+		var ccf *types.ConditionalCheckFailedException
+		if wid != "" && errors.As(err, &ccf) && attrString(ccf.Item, attrWriteID) == wid {
+			return nil
+		}
 	case w.Delete != nil:
 		_, err = st.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName: w.Delete.TableName, Key: w.Delete.Key, ConditionExpression: w.Delete.ConditionExpression,
@@ -134,6 +157,13 @@ func (st *Store) writeOne(ctx context.Context, o op) error {
 		return fmt.Errorf("write item: %w", err)
 	}
 	return nil
+}
+
+func attrString(it item, name string) string {
+	if v, ok := it[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }
 
 // getItem reads one item with a strongly consistent read; nil if absent.
