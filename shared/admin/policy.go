@@ -73,9 +73,9 @@ type rule struct {
 	scope [numClasses]scope // indexed by class
 }
 
-// policy is the table: route × caller class → scope.
-//
-//	admin viewer user  uviewer service
+// policy is the table: route × caller class → scope. Columns, in order:
+// proxy_admin (and the master key), proxy_admin_viewer, internal_user,
+// internal_user_viewer, a key without a user.
 var policy = [numOps]rule{
 	opUserNew:       {"/user/new", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opUserInfo:      {"/user/info", false, [numClasses]scope{all, all, own, own, deny}},
