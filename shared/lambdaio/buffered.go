@@ -119,7 +119,7 @@ func serveBuffered(ctx context.Context, h http.Handler, convert func(context.Con
 			return errorResponse(apierr.New(http.StatusBadGateway, apierr.TypeUpstream,
 				fmt.Sprintf("the response is larger than buffered mode can return (%d bytes); use KEYWAY_RESPONSE_MODE=stream", maxBufferedBody)))
 		case p != nil:
-			panicError(ctx, p)
+			_ = panicError(ctx, p) // logs it; nothing was sent, so the caller gets a gateway error
 			return errorResponse(panicResponse(p))
 		case ctx.Err() != nil:
 			// The invocation deadline passed while h ran; what it wrote may

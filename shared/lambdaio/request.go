@@ -92,11 +92,7 @@ func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Re
 	host := requestHost(hostHeader, e.RequestContext.DomainName)
 
 	s := *e
-	p := e.RawPath
-	if p == "" {
-		p = e.RequestContext.HTTP.Path
-	}
-	s.RawPath = escapePath(p)
+	s.RawPath = rawPathV2(e)
 	s.RawQueryString = escapeQuery(e.RawQueryString)
 	if s.RawQueryString == "" && len(e.QueryStringParameters) > 0 {
 		s.RawQueryString = encodeQuery(singleValues(e.QueryStringParameters))
@@ -209,6 +205,26 @@ func rawPathV1(e *events.APIGatewayProxyRequest) string {
 				p = s
 				break
 			}
+		}
+	}
+	return escapePath(p)
+}
+
+// rawPathV2 returns the escaped request path of an HTTP API event: rawPath
+// (or requestContext.http.path when it is empty) made valid by escapePath.
+// HTTP API decodes rawPath before invoking (honojs/hono#2156,
+// Worklytics/psoxy#827), so what it merged cannot be split again; a bare %
+// or a decoded ? no longer breaks the request. On the default execute-api
+// endpoint a named stage is the first path segment and is removed, as REST
+// API's path already omits it; custom domains carry no stage.
+func rawPathV2(e *events.APIGatewayV2HTTPRequest) string {
+	p := e.RawPath
+	if p == "" {
+		p = e.RequestContext.HTTP.Path
+	}
+	if st := e.RequestContext.Stage; st != "" && st != "$default" && strings.Contains(e.RequestContext.DomainName, ".execute-api.") {
+		if rest, ok := strings.CutPrefix(p, "/"+st); ok && (rest == "" || rest[0] == '/') {
+			p = rest
 		}
 	}
 	return escapePath(p)

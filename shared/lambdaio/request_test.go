@@ -407,3 +407,36 @@ func TestHeadRequestHasNoBody(t *testing.T) {
 		t.Errorf("HEAD response body %q; want none", b)
 	}
 }
+
+func TestV2Paths(t *testing.T) {
+	for _, tc := range []struct {
+		name, rawPath, stage, domain, want string
+	}{
+		{"default stage", "/v1/x", "$default", "abc.execute-api.us-east-1.amazonaws.com", "/v1/x"},
+		{"named stage on execute-api", "/prod/v1/x", "prod", "abc.execute-api.us-east-1.amazonaws.com", "/v1/x"},
+		{"named stage, stage root", "/prod", "prod", "abc.execute-api.us-east-1.amazonaws.com", "/"},
+		{"named stage prefix is not a segment", "/production/x", "prod", "abc.execute-api.us-east-1.amazonaws.com", "/production/x"},
+		{"custom domain keeps its path", "/prod/v1/x", "prod", "api.example.com", "/prod/v1/x"},
+		{"decoded by HTTP API", "/v1/100%/a b?c", "$default", "api.example.com", "/v1/100%25/a%20b%3Fc"},
+		{"empty rawPath uses http.path", "", "$default", "api.example.com", "/from-http-path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := events.APIGatewayV2HTTPRequest{Version: "2.0", RawPath: tc.rawPath}
+			e.RequestContext.Stage = tc.stage
+			e.RequestContext.DomainName = tc.domain
+			e.RequestContext.HTTP.Method = "GET"
+			e.RequestContext.HTTP.Path = "/from-http-path"
+			rec := &recorder{}
+			out, err := Buffered(rec)(testContext(t), mustJSON(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := statusOf(t, out); s != 200 {
+				t.Fatalf("status %d", s)
+			}
+			if got := rec.last(t).EscapedPath; got != tc.want {
+				t.Errorf("path %q; want %q", got, tc.want)
+			}
+		})
+	}
+}

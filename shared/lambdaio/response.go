@@ -112,7 +112,8 @@ func splitCookies(h http.Header) (map[string][]string, []string) {
 }
 
 // panicError turns a recovered handler panic into the error the response
-// ends with.
+// ends with, and logs it (with the stack) unless it is the expected
+// http.ErrAbortHandler.
 func panicError(ctx context.Context, p any) error {
 	if p == http.ErrAbortHandler {
 		return fmt.Errorf("%w: the handler aborted the response (http.ErrAbortHandler)", ErrAborted)
