@@ -27,9 +27,9 @@ import (
 // http.ErrAbortHandler that httputil.ReverseProxy raises when the upstream
 // body breaks, or a request context that ended before h returned) ends the
 // body with an error wrapping ErrAborted: the runtime reports it as a
-// function error in the Lambda-Runtime-Function-Error-* trailers and API
-// Gateway cuts the stream, rather than the caller seeing a complete-looking
-// 200. lambdaurl.Wrap closes the pipe normally in that case (its TODO).
+// function error in the Lambda-Runtime-Function-Error-* trailers, so the
+// stream ends as a failed invocation instead of a complete-looking 200.
+// lambdaurl.Wrap closes the pipe normally in that case (its TODO).
 // Before the status is sent, the same failures are answered with a gateway
 // error (502 or 500; 504 when the context ended) and a nil Lambda error, as is
 // an event that cannot be converted (400).
