@@ -92,13 +92,49 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 		return fmt.Errorf("creating key: %w", err)
 	}
 	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
-	if k.KeyAlias != "" && k.RotatedTo == "" {
+	if aliasOf(k) != "" {
 		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
 	}
-	if err := st.write(ctx, ops); err != nil {
+	err = retryConflicts(func() error {
+		return st.claimingAlias(ctx, aliasOf(k), st.write(ctx, ops))
+	})
+	if err != nil {
 		return fmt.Errorf("creating key: %w", err)
 	}
 	return nil
+}
+
+// claimingAlias passes on err, the result of a write that claims alias,
+// except when err is keys.ErrExists and the alias item is stale: its key is
+// gone (DynamoDB's TTL removed the expired key, which does not remove the
+// alias item) or no longer holds the alias. Then the stale item is deleted
+// and errConflict asks the caller to try again. An alias is free exactly when
+// no key item holds it.
+func (st *Store) claimingAlias(ctx context.Context, alias string, err error) error {
+	if alias == "" || !errors.Is(err, keys.ErrExists) {
+		return err
+	}
+	it, gerr := st.getItem(ctx, aliasPK(alias))
+	if gerr != nil {
+		return gerr
+	}
+	if it == nil {
+		return err // free: the conflict was elsewhere (the token)
+	}
+	holder := attrString(it, attrAliasToken)
+	rec, gerr := st.getKeyRecord(ctx, holder)
+	switch {
+	case errors.Is(gerr, keys.ErrNotFound):
+	case gerr != nil:
+		return gerr
+	case rec.key.RotatedTo == "" && rec.key.KeyAlias == alias:
+		return err // really taken
+	}
+	derr := st.write(ctx, []op{st.del(aliasPK(alias), attrAliasToken+" = :t", nil, item{":t": s(holder)}, errConflict)})
+	if derr != nil && !errors.Is(derr, errConflict) {
+		return derr
+	}
+	return errConflict
 }
 
 // UpdateKey implements keys.Store. It reads the item, then replaces it under
@@ -120,7 +156,7 @@ func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		}
 		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
 		ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
-		return st.write(ctx, ops)
+		return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
 	})
 	if err != nil {
 		return fmt.Errorf("updating key: %w", err)
@@ -134,6 +170,14 @@ func aliasOf(k *keys.Key) string {
 		return ""
 	}
 	return k.KeyAlias
+}
+
+// newAlias is next when it is an alias cur does not hold yet, else "".
+func newAlias(cur *keys.Key, next string) string {
+	if next == aliasOf(cur) {
+		return ""
+	}
+	return next
 }
 
 // moveAlias returns the writes that move the alias held by cur to the alias
@@ -254,7 +298,7 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 			ops = append(ops, st.update(keyPK(r), "SET "+attrRotatedTo+" = :next", attrRotatedTo+" = :old", nil,
 				item{":next": s(next.Token), ":old": s(oldToken)}, errConflict))
 		}
-		return st.write(ctx, ops)
+		return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(next)), st.write(ctx, ops))
 	})
 	if err != nil {
 		return fmt.Errorf("rotating key: %w", err)

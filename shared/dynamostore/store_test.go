@@ -573,3 +573,39 @@ func TestCreateRetriedAfterLostAnswerSucceeds(t *testing.T) {
 		t.Errorf("CreateKey(taken token, different record) = %v; want ErrExists", err)
 	}
 }
+
+func TestAliasOfKeyRemovedByTTLIsFree(t *testing.T) {
+	f := newFixture(t)
+	past := time.Now().Add(-time.Hour)
+	k := newKey(t, func(k *keys.Key) { k.KeyAlias = "nightly"; k.Expires = &past })
+	if err := f.st.CreateKey(f.ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	// While the expired key item exists, its alias is taken (as in bolt).
+	if err := f.st.CreateKey(f.ctx, newKey(t, func(n *keys.Key) { n.KeyAlias = "nightly" })); !errors.Is(err, keys.ErrExists) {
+		t.Fatalf("CreateKey(alias of an expired, present key) = %v; want ErrExists", err)
+	}
+	// DynamoDB's TTL sweep deletes the key item, not the alias item.
+	_, err := f.raw.DeleteItem(f.ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "KEY#" + k.Token}, "sk": &types.AttributeValueMemberS{Value: "KEY"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.GetKeyByAlias(f.ctx, "nightly"); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("GetKeyByAlias(alias of a removed key) = %v; want ErrNotFound", err)
+	}
+	next := newKey(t, func(n *keys.Key) { n.KeyAlias = "nightly" })
+	if err := f.st.CreateKey(f.ctx, next); err != nil {
+		t.Fatalf("CreateKey(alias of a removed key) = %v; want nil", err)
+	}
+	if got, err := f.st.GetKeyByAlias(f.ctx, "nightly"); err != nil || got.Token != next.Token {
+		t.Errorf("GetKeyByAlias = %v, %v; want the new key", got, err)
+	}
+	// A taken token is still ErrExists, alias or not.
+	dup := *next
+	dup.KeyAlias = "other"
+	if err := f.st.CreateKey(f.ctx, &dup); !errors.Is(err, keys.ErrExists) {
+		t.Errorf("CreateKey(taken token) = %v; want ErrExists", err)
+	}
+}

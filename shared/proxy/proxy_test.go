@@ -280,7 +280,12 @@ func TestForwardStreamsResponses(t *testing.T) {
 				io.WriteString(w, tt.second)
 				upstreamErr <- nil
 			})
-			p, _ := newProxy(t, Options{})
+			p, logs := newProxy(t, Options{})
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
 			gw := newGateway(t, p, endpoint(t, "/v1/chat", up.URL))
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()

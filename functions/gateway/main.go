@@ -1,0 +1,70 @@
+// Command gateway is Keyway's one entry point: an AWS Lambda function when
+// AWS_LAMBDA_RUNTIME_API is set, a local HTTP server otherwise.
+//
+//	gateway            serve (local or Lambda)
+//	gateway -check     load and validate KEYWAY_CONFIG, print the report, exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/keywaygw/keyway/shared/app"
+	"github.com/keywaygw/keyway/shared/lambdaio"
+)
+
+func main() {
+	check := flag.Bool("check", false, "validate the config named by KEYWAY_CONFIG and exit")
+	flag.Parse()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	slog.SetDefault(logger)
+	if err := run(*check, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "keyway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(check bool, logger *slog.Logger) error {
+	if check {
+		return app.CheckConfig(context.Background(), os.Getenv, os.Stdout)
+	}
+	inLambda := os.Getenv("AWS_LAMBDA_RUNTIME_API") != ""
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	a, err := app.Build(ctx, app.Options{Getenv: os.Getenv, Lambda: inLambda, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	if inLambda {
+		switch mode := os.Getenv(app.EnvResponseMode); mode {
+		case "", "stream":
+			lambda.StartWithOptions(lambdaio.Stream(a.Handler), lambda.WithContext(ctx))
+		case "buffered":
+			lambda.StartWithOptions(lambdaio.Buffered(a.Handler), lambda.WithContext(ctx))
+		default:
+			return fmt.Errorf("%s=%q: want stream or buffered", app.EnvResponseMode, mode)
+		}
+		return nil
+	}
+
+	addr := os.Getenv(app.EnvAddr)
+	if addr == "" {
+		addr = app.DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (%s): %w", addr, app.EnvAddr, err)
+	}
+	return a.Serve(ctx, ln)
+}

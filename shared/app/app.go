@@ -1,0 +1,181 @@
+// Package app builds a Keyway gateway from its environment (the runtime
+// contract in docs/config.md) and runs it as a local HTTP server. The Lambda
+// entry point uses the same Build; only the serving differs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/admin"
+	"github.com/keywaygw/keyway/shared/auth"
+	"github.com/keywaygw/keyway/shared/config"
+	"github.com/keywaygw/keyway/shared/gateway"
+	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/proxy"
+)
+
+// Environment variable names and their local defaults (design.md's runtime
+// contract).
+const (
+	EnvConfig        = "KEYWAY_CONFIG"
+	EnvStore         = "KEYWAY_STORE"
+	EnvAddr          = "KEYWAY_ADDR"
+	EnvSecretsPrefix = "KEYWAY_SECRETS_SSM_PREFIX"
+	EnvResponseMode  = "KEYWAY_RESPONSE_MODE"
+	EnvConfigTTL     = "KEYWAY_CONFIG_TTL"
+
+	DefaultConfig    = "infra/config/example.yaml"
+	DefaultStore     = "bolt:keyway.db"
+	DefaultAddr      = "127.0.0.1:4000"
+	DefaultConfigTTL = 30 * time.Second
+)
+
+// App is a built gateway and what must be closed with it.
+type App struct {
+	Handler http.Handler
+	Config  *config.Watcher
+	Store   keys.Store
+	Logger  *slog.Logger
+}
+
+// Options select how Build reads its environment.
+type Options struct {
+	// Getenv reads the environment (os.Getenv in production).
+	Getenv func(string) string
+	// Lambda is true under the Lambda runtime: KEYWAY_CONFIG is then required
+	// and the store defaults to nothing (the template sets dynamodb:).
+	Lambda bool
+	Logger *slog.Logger
+	// Transport overrides the upstream transport (tests, benchmarks).
+	Transport http.RoundTripper
+}
+
+// Build reads the environment, loads the config (failing fast with the
+// whole validation report), opens the key store and assembles the handler.
+func Build(ctx context.Context, o Options) (*App, error) {
+	getenv := o.Getenv
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+
+	ttl := DefaultConfigTTL
+	if v := getenv(EnvConfigTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%s=%q is not a duration like \"30s\" (0 disables reloads)", EnvConfigTTL, v)
+		}
+		ttl = d
+	}
+	cfgRef := env(EnvConfig, DefaultConfig)
+	storeRef := env(EnvStore, DefaultStore)
+	if o.Lambda {
+		if getenv(EnvConfig) == "" {
+			return nil, fmt.Errorf("%s is required in Lambda (e.g. ssm:/keyway/config)", EnvConfig)
+		}
+		if getenv(EnvStore) == "" {
+			return nil, fmt.Errorf("%s is required in Lambda (e.g. dynamodb:keyway)", EnvStore)
+		}
+	}
+
+	aws := &awsClients{}
+	resolver, err := newResolver(ctx, getenv(EnvSecretsPrefix), getenv, aws)
+	if err != nil {
+		return nil, err
+	}
+	src, err := newConfigSource(ctx, cfgRef, aws)
+	if err != nil {
+		return nil, err
+	}
+	watcher, err := config.NewWatcher(ctx, src, resolver, ttl, logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg := watcher.Current()
+	for _, w := range cfg.Warnings {
+		logger.Warn("config: " + w)
+	}
+	if cfg.MasterKey == "" {
+		logger.Warn("config: general_settings.master_key is not set; the admin API can only be used with proxy_admin keys")
+	}
+
+	store, err := openStore(ctx, storeRef, aws)
+	if err != nil {
+		watcher.Close()
+		return nil, err
+	}
+
+	cache := auth.NewCache(cfg.Settings.KeyCacheTTL, 0)
+	authn := auth.NewAuthenticator(store, cache, logger)
+	handler := gateway.New(gateway.Options{
+		Config: watcher.Current,
+		Auth:   authn,
+		Cache:  cache,
+		Admin: admin.New(admin.Options{
+			Store:      store,
+			Invalidate: authn.Invalidate,
+			Logger:     logger,
+		}),
+		Proxy: proxy.New(proxy.Options{
+			Transport:           o.Transport,
+			MaxRequestBodyBytes: cfg.Settings.MaxRequestBodyBytes,
+			Logger:              logger,
+		}),
+		Logger: logger,
+	})
+	return &App{Handler: handler, Config: watcher, Store: store, Logger: logger}, nil
+}
+
+// Close releases the store and stops config reloads.
+func (a *App) Close() error {
+	a.Config.Close()
+	return a.Store.Close()
+}
+
+// Serve runs the local HTTP server on ln until ctx is done, then shuts down
+// gracefully: new connections are refused, in-flight requests (streams
+// included) may finish within the config's shutdown_timeout, and are cut
+// after it.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Logger.Info("keyway listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	grace := a.Config.Current().Settings.ShutdownTimeout
+	a.Logger.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.Logger.Warn("in-flight requests cut at shutdown timeout", "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
