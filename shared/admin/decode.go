@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
@@ -327,7 +328,7 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 					return nil, e
 				}
 			case kRoutes:
-				if e := checkRoute(elem, s); e != nil {
+				if e := checkRoute(name, elem, s); e != nil {
 					return nil, e
 				}
 			}
@@ -464,20 +465,28 @@ func checkCustomKey(name, s string) *apierr.Error {
 }
 
 // checkRoute validates an allowed_routes entry: a path ("/v1/ocr"), a path
-// prefix ("/v1/ocr/*" or "/v1/*"), or "*". LiteLLM's named route groups
-// ("llm_api_routes") are not Keyway routes and are refused rather than
-// silently never matching.
-func checkRoute(name, s string) *apierr.Error {
-	if s == "*" {
+// prefix ("/v1/ocr/*" or "/v1/*"), "*", or (in allowed_routes only) one of
+// LiteLLM's route-group names that covers pass-through endpoints
+// ("llm_api_routes"; see auth.PassThroughGroups). Other group names are
+// refused rather than silently never matching.
+func checkRoute(field, name, s string) *apierr.Error {
+	if s == "*" || (field == "allowed_routes" && auth.IsPassThroughGroup(s)) {
 		return nil
 	}
 	if !strings.HasPrefix(s, "/") {
-		return apierr.BadRequest(name, fmt.Sprintf("%s %s must be a path starting with \"/\" (or \"*\"); LiteLLM route group names are not supported", name, quote(s)))
+		return apierr.BadRequest(name, fmt.Sprintf("%s %s must be a path starting with \"/\" (or \"*\")%s", name, quote(s), groupHint(field)))
 	}
 	if !printable(s) || strings.ContainsAny(s, " ?#") {
 		return apierr.BadRequest(name, name+" must be a plain path without spaces, query or fragment")
 	}
 	return nil
+}
+
+func groupHint(name string) string {
+	if name != "allowed_routes" {
+		return ""
+	}
+	return "; the LiteLLM route groups accepted are " + strings.Join(auth.PassThroughGroups, ", ")
 }
 
 func printable(s string) bool {

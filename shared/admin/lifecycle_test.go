@@ -414,3 +414,15 @@ func TestRegenerateTwiceWithGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedRoutesAcceptsPassThroughGroups: LiteLLM scripts restrict keys
+// with route-group names; the ones covering pass-through endpoints are kept
+// as given (auth.Authorize admits every pass-through route for them).
+func TestAllowedRoutesAcceptsPassThroughGroups(t *testing.T) {
+	e := newEnv(t)
+	r := e.must(testMaster, "POST", "/key/generate", obj("allowed_routes", []string{"llm_api_routes", "/v1/ocr"}))
+	got, _ := r.body["allowed_routes"].([]any)
+	if len(got) != 2 || got[0] != "llm_api_routes" || got[1] != "/v1/ocr" {
+		t.Errorf("allowed_routes: got %v; want [llm_api_routes /v1/ocr]", r.body["allowed_routes"])
+	}
+}

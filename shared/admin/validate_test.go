@@ -44,6 +44,8 @@ func TestBadRequests(t *testing.T) {
 		{"bad budget_duration", "POST", "/key/generate", obj("budget_duration", "forever"), 400, "budget_duration"},
 		{"models not a list", "POST", "/key/generate", obj("models", "gpt-4"), 400, "models"},
 		{"route without slash", "POST", "/key/generate", obj("allowed_routes", []string{"v1/ocr"}), 400, "allowed_routes[0]"},
+		{"route group that is not pass-through", "POST", "/key/generate", obj("allowed_routes", []string{"/v1/ocr", "info_routes"}), 400, "allowed_routes[1]"},
+		{"route group in allowed_passthrough_routes", "POST", "/key/generate", obj("allowed_passthrough_routes", []string{"llm_api_routes"}), 400, "allowed_passthrough_routes[0]"},
 		{"routes not a list", "POST", "/key/generate", obj("allowed_passthrough_routes", "/v1"), 400, "allowed_passthrough_routes"},
 		{"metadata not an object", "POST", "/key/generate", obj("metadata", []any{}), 400, "metadata"},
 		{"reserved metadata entry", "POST", "/key/generate", obj("metadata", obj(extrasKey, obj())), 400, "metadata"},

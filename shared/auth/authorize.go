@@ -2,21 +2,21 @@ package auth
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/route"
 )
 
-// passThroughGroups are LiteLLM route-group names that, in a key's
+// PassThroughGroups are LiteLLM route-group names that, in a key's
 // allowed_routes, admit every pass-through endpoint (LiteLLM PR #15115 counts
 // registered pass-through routes as LLM API routes).
-var passThroughGroups = map[string]bool{
-	"llm_api_routes":             true,
-	"openai_routes":              true,
-	"pass_through_routes":        true,
-	"passthrough_routes":         true,
-	"mapped_pass_through_routes": true,
+var PassThroughGroups = []string{"llm_api_routes", "openai_routes", "pass_through_routes"}
+
+// IsPassThroughGroup reports whether name is one of PassThroughGroups.
+func IsPassThroughGroup(name string) bool {
+	return slices.Contains(PassThroughGroups, strings.ToLower(name))
 }
 
 // Authorize is the one decision of whether principal p may use route rt. It
@@ -81,7 +81,7 @@ func Authorize(p *Principal, rt route.Route) *apierr.Error {
 // route-group names that cover pass-through endpoints match too.
 func allowedByRoutes(path string, patterns []string, groups bool) bool {
 	for _, pat := range patterns {
-		if groups && passThroughGroups[strings.ToLower(pat)] {
+		if groups && IsPassThroughGroup(pat) {
 			return true
 		}
 		if route.MatchesPrefix(path, pat) {
