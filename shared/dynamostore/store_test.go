@@ -490,6 +490,7 @@ func TestDeleteUserLeavesNothingThatAuthenticates(t *testing.T) {
 }
 
 func TestUnreachableFailsPromptly(t *testing.T) {
+	t.Parallel()
 	srv := awstest.New(t) // private: this test takes the endpoint away
 	client, table := awstest.NewTable(t, srv)
 	st := dynamostore.New(client, table)

@@ -65,6 +65,7 @@ func tableShape(t *testing.T, client *dynamodb.Client, table string) string {
 }
 
 func TestCreateTableScriptMatchesCreateTable(t *testing.T) {
+	t.Parallel() // mostly aws CLI start-up time
 	srv := awstest.Start(t)
 	client, table := awstest.NewTable(t, srv)
 	want := tableShape(t, client, table)
