@@ -57,7 +57,14 @@ func (u *recordingUpstream) all() []received {
 type gatewayUnderTest struct {
 	URL  string
 	app  *App
-	logs *bytes.Buffer
+	logs *lockedWriter
+}
+
+// logText is everything logged so far.
+func (g *gatewayUnderTest) logText() string {
+	g.logs.mu.Lock()
+	defer g.logs.mu.Unlock()
+	return g.logs.w.String()
 }
 
 func startGateway(t *testing.T, configYAML string, env map[string]string) *gatewayUnderTest {
@@ -68,16 +75,25 @@ func startGateway(t *testing.T, configYAML string, env map[string]string) *gatew
 		t.Fatal(err)
 	}
 	full := map[string]string{
-		EnvConfig:           cfgPath,
-		EnvStore:            "bolt:" + filepath.Join(dir, "keyway.db"),
-		"KEYWAY_MASTER_KEY": testMaster,
+		EnvConfig: cfgPath,
+		EnvStore:  "bolt:" + filepath.Join(dir, "keyway.db"),
 	}
 	for k, v := range env {
 		full[k] = v
 	}
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil))
-	a, err := Build(context.Background(), Options{Getenv: func(k string) string { return full[k] }, Logger: logger})
+	return startGatewayEnv(t, full)
+}
+
+// startGatewayEnv builds the app from env (plus the test master key unless
+// env sets KEYWAY_MASTER_KEY) and serves it on a loopback listener.
+func startGatewayEnv(t *testing.T, env map[string]string) *gatewayUnderTest {
+	t.Helper()
+	if _, ok := env["KEYWAY_MASTER_KEY"]; !ok {
+		env["KEYWAY_MASTER_KEY"] = testMaster
+	}
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	a, err := Build(context.Background(), Options{Getenv: func(k string) string { return env[k] }, Logger: logger})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -88,7 +104,7 @@ func startGateway(t *testing.T, configYAML string, env map[string]string) *gatew
 
 type lockedWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	w  *bytes.Buffer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
@@ -224,7 +240,7 @@ func TestSeedScenario(t *testing.T) {
 
 	// Secrets never reach the logs.
 	for _, s := range []string{key, testMaster, upstreamSecret} {
-		if strings.Contains(gw.logs.String(), s) {
+		if strings.Contains(gw.logText(), s) {
 			t.Errorf("a secret (%s) appears in the logs", s[:6]+"…")
 		}
 	}
