@@ -7,7 +7,7 @@ CONFIG ?= infra/config/local.yaml
 export KEYWAY_CONFIG ?= $(CONFIG)
 export KEYWAY_STORE ?= bolt:keyway.db
 export KEYWAY_ADDR ?= 127.0.0.1:4000
-DEMO_UPSTREAM_ADDR ?= 127.0.0.1:9001
+DEMO_UPSTREAM_ADDR ?= 127.0.0.1:4001
 TEST_TIMEOUT ?= 15m
 
 .PHONY: run build test test-short bench lint check-config push-config build-GatewayFunction clean
@@ -21,6 +21,7 @@ run: build
 	@export DEMO_UPSTREAM_TOKEN=$${DEMO_UPSTREAM_TOKEN:-demo-upstream-token}; \
 	  $(BIN)/echo-upstream -addr $(DEMO_UPSTREAM_ADDR) & up=$$!; \
 	  trap 'kill $$up 2>/dev/null' EXIT; \
+	  sleep 0.5; kill -0 $$up 2>/dev/null || { echo "demo upstream could not start on $(DEMO_UPSTREAM_ADDR) (set DEMO_UPSTREAM_ADDR and point the config at it)"; exit 1; }; \
 	  $(BIN)/gateway
 
 ## build: the local gateway binary and the demo upstream
@@ -49,7 +50,7 @@ lint:
 
 ## check-config: validate CONFIG without starting (os.environ/ references must resolve)
 check-config:
-	$(GO) run ./functions/gateway -check
+	KEYWAY_CONFIG=$(CONFIG) $(GO) run ./functions/gateway -check
 
 ## push-config: validate CONFIG locally, then write it to the SSM parameter PARAM (refuses an invalid config)
 push-config:

@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	addr := flag.String("addr", "127.0.0.1:4001", "listen address")
 	flag.Parse()
 	token := os.Getenv("DEMO_UPSTREAM_TOKEN")
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
