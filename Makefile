@@ -55,10 +55,7 @@ check-config:
 ## push-config: validate CONFIG locally, then write it to the SSM parameter PARAM (refuses an invalid config)
 push-config:
 	@test -n "$(PARAM)" || { echo "usage: make push-config CONFIG=file PARAM=/keyway/config"; exit 2; }
-	KEYWAY_CONFIG=$(CONFIG) $(GO) run ./functions/gateway -check
-	aws ssm put-parameter --name "$(PARAM)" --type SecureString --overwrite \
-	  --tier Intelligent-Tiering --value "file://$(CONFIG)" >/dev/null
-	@echo "wrote $(CONFIG) to SSM parameter $(PARAM)"
+	KEYWAY_CONFIG=$(CONFIG) $(GO) run ./functions/gateway -push-config "$(PARAM)"
 
 ## build-GatewayFunction: called by `sam build` (BuildMethod: makefile)
 build-GatewayFunction:

@@ -1,8 +1,9 @@
 // Command gateway is Keyway's one entry point: an AWS Lambda function when
 // AWS_LAMBDA_RUNTIME_API is set, a local HTTP server otherwise.
 //
-//	gateway            serve (local or Lambda)
-//	gateway -check     load and validate KEYWAY_CONFIG, print the report, exit
+//	gateway                     serve (local or Lambda)
+//	gateway -check              load and validate KEYWAY_CONFIG, print the report, exit
+//	gateway -push-config /name  validate the KEYWAY_CONFIG file, then write it to SSM
 package main
 
 import (
@@ -23,19 +24,26 @@ import (
 
 func main() {
 	check := flag.Bool("check", false, "validate the config named by KEYWAY_CONFIG and exit")
+	push := flag.String("push-config", "", "validate the KEYWAY_CONFIG file, then write it to this SSM parameter")
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	slog.SetDefault(logger)
-	if err := run(*check, logger); err != nil {
+	var err error
+	switch {
+	case *push != "":
+		err = app.PushConfig(context.Background(), os.Getenv, *push, os.Stdout)
+	case *check:
+		err = app.CheckConfig(context.Background(), os.Getenv, os.Stdout)
+	default:
+		err = run(logger)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyway:", err)
 		os.Exit(1)
 	}
 }
 
-func run(check bool, logger *slog.Logger) error {
-	if check {
-		return app.CheckConfig(context.Background(), os.Getenv, os.Stdout)
-	}
+func run(logger *slog.Logger) error {
 	inLambda := os.Getenv("AWS_LAMBDA_RUNTIME_API") != ""
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keywaygw/keyway/shared/awstest"
 	"github.com/keywaygw/keyway/shared/dynamostore"
@@ -243,4 +250,65 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %v waiting for %s", limit, what)
+}
+
+// TestPushConfig: an invalid config is refused and nothing is written; a
+// valid one is written unchanged, and the gateway serves it from SSM.
+func TestPushConfig(t *testing.T) {
+	srv := awstest.Start(t)
+	prefix := awstest.ParamPrefix(t)
+	param := prefix + "/config"
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := map[string]string{"KEYWAY_MASTER_KEY": testMaster, "NVDEV_API_KEY": "x"}
+	getenv := func(k string) string { return env[k] }
+	ctx := context.Background()
+
+	env[EnvConfig] = write("bad.yaml", "general_settings:\n  pass_through_endpoints:\n    - path: no-slash\n      target: https://example.com\n")
+	var out strings.Builder
+	err := PushConfig(ctx, getenv, param, &out)
+	if err == nil || !strings.Contains(err.Error(), "no-slash") {
+		t.Fatalf("invalid config: got %v; want a refusal naming the endpoint", err)
+	}
+	if _, err := srv.SSM().GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)}); err == nil {
+		t.Fatalf("an invalid config was written to SSM")
+	}
+
+	up := newRecordingUpstream(t)
+	good := awsConfig(up.URL, "")
+	env[EnvConfig] = write("good.yaml", good)
+	if err := PushConfig(ctx, getenv, param, &out); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	got, err := srv.SSM().GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(got.Parameter.Value) != good || got.Parameter.Type != ssmtypes.ParameterTypeSecureString {
+		t.Errorf("stored %s %q; want the file unchanged as a SecureString", got.Parameter.Type, aws.ToString(got.Parameter.Value))
+	}
+	_, table := awstest.NewTable(t, srv)
+	gw := startGatewayEnv(t, map[string]string{EnvConfig: "ssm:" + param, EnvStore: "dynamodb:" + table, "NVDEV_API_KEY": "x"})
+	if status, _ := call(t, "POST", gw.URL+"/v1/ocr/x", testMaster, "{}"); status != 200 {
+		t.Errorf("gateway on the pushed config: got %d; want 200", status)
+	}
+}
+
+// TestSSMFirstLoadFailureStopsStartup: a missing config parameter stops
+// start-up with a message naming it.
+func TestSSMFirstLoadFailureStopsStartup(t *testing.T) {
+	srv := awstest.Start(t)
+	_, table := awstest.NewTable(t, srv)
+	missing := awstest.ParamPrefix(t) + "/nope"
+	env := map[string]string{EnvConfig: "ssm:" + missing, EnvStore: "dynamodb:" + table, "KEYWAY_MASTER_KEY": testMaster}
+	_, err := Build(context.Background(), Options{Getenv: func(k string) string { return env[k] }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("got %v; want a start-up error naming %s", err, missing)
+	}
 }
