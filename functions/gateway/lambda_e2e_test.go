@@ -18,14 +18,17 @@ package main
 //     both are set to free loopback ports here. The function starts on the
 //     first invoke (that invoke carries the cold start). X-Amzn-RequestId on
 //     the invoke sets the invocation id.
-//   - Streaming: the RIE accepts the runtime's streamed response
-//     (Lambda-Runtime-Function-Response-Mode / chunked body) but reads it
-//     whole (io.ReadAll) and returns it in one piece when the function is
-//     done: the raw stream, i.e. the JSON prelude, eight NUL bytes, the body.
-//     It ignores request trailers, so a function error reported in the
-//     Lambda-Runtime-Function-Error-Type/-Body trailers of a streamed
-//     response (how aws-lambda-go reports a body that fails mid-stream) is
-//     invisible in what the RIE returns: a truncated stream with HTTP 200.
+//   - Streaming: aws-lambda-go (v1.55.1) posts a streaming response as a
+//     chunked /response body with Content-Type
+//     application/vnd.awslambda.http-integration-response, declaring the
+//     Lambda-Runtime-Function-Error-Type/-Body trailers (it sends no
+//     Lambda-Runtime-Function-Response-Mode header). The RIE, invoked as
+//     here (not a direct invoke), reads that body whole (io.ReadAll) and
+//     returns it in one piece when it ends: the raw stream, i.e. the JSON
+//     prelude, eight NUL bytes, the body, with HTTP 200. It ignores the
+//     trailers, so a function error reported in them (how aws-lambda-go
+//     reports a body that fails mid-stream) is invisible in what the RIE
+//     returns: it looks like a complete 200.
 //
 // To see what the function actually tells the Lambda service, the bootstrap
 // is started through `env AWS_LAMBDA_RUNTIME_API=<relay>`: a transparent
@@ -181,7 +184,6 @@ func buildBootstrap(dir string) (string, error) {
 type runtimePost struct {
 	Kind        string // "response" or "error"
 	ContentType string
-	Mode        string // Lambda-Runtime-Function-Response-Mode, if sent
 	Body        []byte
 	Trailer     http.Header
 }
@@ -267,7 +269,6 @@ func (r *runtimeRelay) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 			r.posts[id] = runtimePost{
 				Kind:        kind,
 				ContentType: in.Header.Get("Content-Type"),
-				Mode:        in.Header.Get("Lambda-Runtime-Function-Response-Mode"),
 				Body:        bytes.Clone(rec.buf.Bytes()),
 				Trailer:     in.Trailer.Clone(),
 			}
@@ -494,28 +495,39 @@ func (f *lambdaFunc) tryInvoke(event []byte) (invocation, error) {
 func (f *lambdaFunc) call(t *testing.T, shape string, req apiRequest) lambdaResponse {
 	t.Helper()
 	inv := f.invoke(t, buildEvent(t, shape, req))
-	if inv.Status != http.StatusOK {
-		t.Fatalf("%s %s: the RIE answered HTTP %d %q; want 200 (a function that returned); output:\n%s", req.Method, req.Path, inv.Status, inv.Raw, f.logs)
-	}
-	if !inv.Posted {
-		t.Fatalf("%s %s: the function's /response POST never reached the Runtime API", req.Method, req.Path)
-	}
-	if inv.Post.Kind != "response" {
-		t.Errorf("%s %s: the function posted /%s %q; want /response (expected failures are responses, nil Lambda error)", req.Method, req.Path, inv.Post.Kind, inv.Post.Body)
-	}
-	if et := inv.Post.Trailer.Get("Lambda-Runtime-Function-Error-Type"); et != "" {
-		t.Errorf("%s %s: the response ended with function error %q; want none", req.Method, req.Path, et)
-	}
-	if !bytes.Equal(inv.Raw, inv.Post.Body) {
-		t.Errorf("%s %s: the RIE returned %d bytes, the function posted %d; want them equal", req.Method, req.Path, len(inv.Raw), len(inv.Post.Body))
-	}
+	f.checkResponded(t, req.Method+" "+req.Path, inv)
 	if f.mode == "stream" {
-		if ct := inv.Post.ContentType; ct != "application/vnd.awslambda.http-integration-response" {
-			t.Errorf("%s %s: stream response content type %q; want application/vnd.awslambda.http-integration-response", req.Method, req.Path, ct)
-		}
 		return parseStream(t, inv.Raw)
 	}
 	return parseBuffered(t, shape, inv.Raw)
+}
+
+// checkResponded checks that inv succeeded as a Lambda invocation: the RIE
+// answered 200, the function POSTed /response (not /error) without a
+// function error in its trailers, the RIE returned exactly what was posted,
+// and a stream-mode answer has the streaming integration's content type.
+func (f *lambdaFunc) checkResponded(t *testing.T, what string, inv invocation) {
+	t.Helper()
+	if inv.Status != http.StatusOK {
+		t.Fatalf("%s: the RIE answered HTTP %d %q; want 200 (a function that returned); output:\n%s", what, inv.Status, inv.Raw, f.logs)
+	}
+	if !inv.Posted {
+		t.Fatalf("%s: the function's /response POST never reached the Runtime API", what)
+	}
+	if inv.Post.Kind != "response" {
+		t.Errorf("%s: the function posted /%s %q; want /response (expected failures are responses, nil Lambda error)", what, inv.Post.Kind, inv.Post.Body)
+	}
+	if et := inv.Post.Trailer.Get("Lambda-Runtime-Function-Error-Type"); et != "" {
+		t.Errorf("%s: the response ended with function error %q; want none", what, et)
+	}
+	if !bytes.Equal(inv.Raw, inv.Post.Body) {
+		t.Errorf("%s: the RIE returned %d bytes, the function posted %d; want them equal", what, len(inv.Raw), len(inv.Post.Body))
+	}
+	if f.mode == "stream" {
+		if ct := inv.Post.ContentType; ct != "application/vnd.awslambda.http-integration-response" {
+			t.Errorf("%s: stream response content type %q; want application/vnd.awslambda.http-integration-response", what, ct)
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -533,6 +545,9 @@ type apiRequest struct {
 	// does: Path is already decoded, requestContext.path is the resource
 	// path, requestTimeEpoch is in seconds.
 	SamLocal bool
+	// Stage (HTTP API v2 only) is a named stage on the execute-api domain:
+	// API Gateway puts it in front of rawPath.
+	Stage string
 }
 
 func (r apiRequest) with(h ...string) apiRequest {
@@ -637,10 +652,15 @@ func buildEvent(t *testing.T, shape string, req apiRequest) []byte {
 		rc := e["requestContext"].(map[string]any)
 		rh := rc["http"].(map[string]any)
 		rh["method"] = req.Method
-		e["rawPath"] = req.Path
-		decoded, err := url.PathUnescape(req.Path)
+		raw := req.Path
+		if req.Stage != "" {
+			rc["stage"] = req.Stage
+			raw = "/" + req.Stage + raw
+		}
+		e["rawPath"] = raw
+		decoded, err := url.PathUnescape(raw)
 		if err != nil {
-			decoded = req.Path
+			decoded = raw
 		}
 		rh["path"] = decoded
 		e["pathParameters"] = map[string]any{"proxy": proxy}
@@ -830,6 +850,7 @@ const richBody = `{"created":true,"text":"line one\nline two","emoji":"🙂"}`
 //	/binary  200, application/octet-stream, bytes 0..255
 //	/rich    201, JSON, a two-valued header, two Set-Cookie
 //	/sse     two server-sent events, the second only after release
+//	/empty   204, no body
 //	/break   a chunked event stream cut off after its first event
 //	else     200, upstreamReply
 type lambdaUpstream struct {
@@ -874,6 +895,9 @@ func (u *lambdaUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(20 * time.Second):
 		}
 		io.WriteString(w, "data: two\n\n")
+	case "/empty":
+		w.Header().Set("X-Upstream", "empty")
+		w.WriteHeader(http.StatusNoContent)
 	case "/break":
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: partial\n\n")
@@ -928,6 +952,17 @@ type lambdaEnv struct {
 	userKey string // set by newUserKey
 }
 
+// closedAddr is a loopback address nothing listens on: connections are refused.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -959,6 +994,10 @@ general_settings:
       auth: true
       headers:
         Authorization: "Bearer os.environ/NVDEV_API_KEY"
+    - path: /v1/down
+      target: http://` + closedAddr(t) + `
+      include_subpath: true
+      auth: true
 `
 	awstest.PutParameter(t, srv, prefix+"/config", config, false)
 	awstest.PutParameter(t, srv, prefix+"/secrets/KEYWAY_MASTER_KEY", e.master, true)
@@ -1105,6 +1144,7 @@ func TestLambdaStreamPrelude(t *testing.T) {
 	key := e.newUser(t, p, "prelude-user")
 
 	inv := e.fns["stream"].invoke(t, buildEvent(t, "v1", apiRequest{Method: "GET", Path: "/v1/ocr/rich"}.with(bearer(key)...)))
+	e.fns["stream"].checkResponded(t, "GET /v1/ocr/rich", inv)
 	head, body, ok := bytes.Cut(inv.Raw, preludeEnd)
 	if !ok {
 		t.Fatalf("got %q; want a JSON prelude, eight NUL bytes, the body", truncate(inv.Raw))
@@ -1130,6 +1170,13 @@ func TestLambdaStreamPrelude(t *testing.T) {
 	}
 	if sc := r.Header.Values("Set-Cookie"); len(sc) > 0 {
 		t.Errorf("got Set-Cookie %q in the prelude's headers; want cookies only in \"cookies\"", sc)
+	}
+
+	// No body: the prelude and its separator, nothing after.
+	inv = e.fns["stream"].invoke(t, buildEvent(t, "v1", apiRequest{Path: "/v1/ocr/empty"}.with(bearer(key)...)))
+	e.fns["stream"].checkResponded(t, "GET /v1/ocr/empty", inv)
+	if r := parseStream(t, inv.Raw); r.Status != http.StatusNoContent || len(r.Body) != 0 || r.Header.Get("X-Upstream") != "empty" {
+		t.Errorf("204: got %d, X-Upstream %q, body %q; want 204, \"empty\", no bytes after the eight NULs", r.Status, r.Header.Get("X-Upstream"), r.Body)
 	}
 
 	// Binary: every byte value passes the stream unchanged.
@@ -1177,15 +1224,13 @@ func TestLambdaStreamDeliversChunks(t *testing.T) {
 		t.Fatalf("%v; output:\n%s", res.err, f.logs)
 	}
 	inv := res.inv
+	f.checkResponded(t, "GET /v1/ocr/sse", inv)
 	r := parseStream(t, inv.Raw)
 	if want := "data: one\n\ndata: two\n\n"; r.Status != http.StatusOK || string(r.Body) != want {
 		t.Errorf("got %d %q; want 200 %q", r.Status, r.Body, want)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("got Content-Type %q; want text/event-stream", ct)
-	}
-	if et := inv.Post.Trailer.Get("Lambda-Runtime-Function-Error-Type"); et != "" {
-		t.Errorf("a complete stream ended with function error %q; want none", et)
 	}
 }
 
@@ -1225,6 +1270,27 @@ func TestLambdaRequestFidelity(t *testing.T) {
 			check: func(t *testing.T, shape string, got upstreamRequest) {
 				if want := "/up/files/100%25/a%20b"; got.RequestURI != want {
 					t.Errorf("got upstream target %q; want %q", got.RequestURI, want)
+				}
+			},
+		},
+		{
+			name:   "named stage on the execute-api domain is not part of the path",
+			shapes: "v2",
+			req:    apiRequest{Path: "/v1/ocr/files/a%20b", Stage: "prod"}.with(bearer(key)...),
+			status: http.StatusOK,
+			check: func(t *testing.T, shape string, got upstreamRequest) {
+				if want := "/up/files/a%20b"; got.RequestURI != want {
+					t.Errorf("got upstream target %q; want %q", got.RequestURI, want)
+				}
+			},
+		},
+		{
+			name:   "cookies arrive as one Cookie header",
+			req:    apiRequest{Path: "/v1/ocr/cookies"}.with("Cookie", "session=s1; theme=dark").with(bearer(key)...),
+			status: http.StatusOK,
+			check: func(t *testing.T, shape string, got upstreamRequest) {
+				if vs, want := got.Header.Values("Cookie"), []string{"session=s1; theme=dark"}; !slices.Equal(vs, want) {
+					t.Errorf("got upstream Cookie %q; want %q", vs, want)
 				}
 			},
 		},
@@ -1444,6 +1510,20 @@ func TestLambdaUpstreamBreaksMidStream(t *testing.T) {
 	for _, p := range lambdaPaths[1:] {
 		t.Run(p.name, func(t *testing.T) {
 			wantEnvelope(t, "broken upstream", e.call(t, p, req), http.StatusBadGateway)
+		})
+	}
+	e.checkNoSecrets(t, key)
+}
+
+// TestLambdaUpstreamDown: an upstream that refuses connections is a 502
+// envelope on every Lambda path, returned as a response (nil Lambda error),
+// not a failed invocation.
+func TestLambdaUpstreamDown(t *testing.T) {
+	e := newLambdaEnv(t, "stream", "buffered")
+	key := e.newUser(t, lambdaPaths[1], "down-user")
+	for _, p := range lambdaPaths {
+		t.Run(p.name, func(t *testing.T) {
+			wantEnvelope(t, "upstream down", e.call(t, p, apiRequest{Method: "POST", Path: "/v1/down/x", Body: []byte(`{}`)}.with(bearer(key)...)), http.StatusBadGateway)
 		})
 	}
 	e.checkNoSecrets(t, key)
