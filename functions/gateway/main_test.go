@@ -23,6 +23,9 @@ const master = "sk-e2e-master-0123456789abcdefghij"
 // buildGateway compiles this command once per test binary.
 func buildGateway(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short skips end-to-end tests of the built binary (make test runs them)")
+	}
 	bin := filepath.Join(t.TempDir(), "gateway")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Stderr = os.Stderr

@@ -87,6 +87,9 @@ func Main(m *testing.M) {
 // private server instead.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("awstest: -short skips tests that need moto server (make test runs them)")
+	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.inMain {
