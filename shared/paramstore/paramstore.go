@@ -23,16 +23,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keywaygw/keyway/shared/awsretry"
 	"github.com/keywaygw/keyway/shared/config"
 )
 
@@ -148,45 +146,22 @@ func (l *SecretLookup) Lookup(ctx context.Context, name string) (string, error) 
 	return *p.Value, nil
 }
 
-// Retry bounds one SSM call, retries included (the same shape as
-// dynamostore.Retry). Config reloads happen off the request path, but a
-// first load blocks start-up, and a hung call would hold a reload forever.
-type Retry struct {
-	MaxAttempts    int           // default 3
-	AttemptTimeout time.Duration // default 3s
-	DialTimeout    time.Duration // default 1s
-	MaxBackoff     time.Duration // default 1s
-}
+// Retry bounds one SSM call, retries included. Config reloads happen off
+// the request path, but a first load blocks start-up, and a hung call would
+// hold a reload forever.
+type Retry = awsretry.Bounds
 
-// DefaultRetry is what NewClient uses: at most about 12s per call.
+// DefaultRetry is what NewClient uses: 3 attempts of at most 3s, 1s to
+// connect, at most 1s between attempts — about 12s per call at worst.
 var DefaultRetry = Retry{MaxAttempts: 3, AttemptTimeout: 3 * time.Second, DialTimeout: time.Second, MaxBackoff: time.Second}
 
-// ClientOptions returns an ssm client option that installs the SDK's
-// standard retryer (throttling, 5xx and connection errors retried with
-// jittered backoff) bounded by r, and an HTTP client with r's timeouts.
-// Zero fields take DefaultRetry's values.
+// ClientOptions returns an ssm client option that bounds every call by r
+// (zero fields take DefaultRetry's values).
 func ClientOptions(r Retry) func(*ssm.Options) {
-	d := DefaultRetry
-	if r.MaxAttempts <= 0 {
-		r.MaxAttempts = d.MaxAttempts
-	}
-	if r.AttemptTimeout <= 0 {
-		r.AttemptTimeout = d.AttemptTimeout
-	}
-	if r.DialTimeout <= 0 {
-		r.DialTimeout = d.DialTimeout
-	}
-	if r.MaxBackoff <= 0 {
-		r.MaxBackoff = d.MaxBackoff
-	}
+	r = r.WithDefaults(DefaultRetry)
 	return func(o *ssm.Options) {
-		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = r.MaxAttempts
-			so.MaxBackoff = r.MaxBackoff
-		})
-		o.HTTPClient = awshttp.NewBuildableClient().
-			WithTimeout(r.AttemptTimeout).
-			WithDialerOptions(func(d *net.Dialer) { d.Timeout = r.DialTimeout })
+		o.Retryer = r.Retryer()
+		o.HTTPClient = r.HTTPClient()
 	}
 }
 
