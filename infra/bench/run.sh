@@ -124,7 +124,8 @@ mkdir -p "$OUT"/{bin,wrk,nginx,lambda,cold-logs}
 START=$(date +%s)
 
 log "building"
-$GO build -o "$OUT/bin/" ./infra/bench/upstream ./infra/bench/ssebench ./infra/bench/bigbody ./infra/bench/coldstart ./infra/bench/report
+$GO build -o "$OUT/bin/" ./infra/bench/upstream ./infra/bench/ssebench ./infra/bench/bigbody ./infra/bench/coldstart \
+	./infra/bench/report ./infra/bench/bareproxy ./infra/bench/profgw ./infra/bench/procstat
 $GO build -o "$OUT/bin/gateway" ./functions/gateway
 
 {
@@ -154,7 +155,7 @@ load_cpu=$LOAD_CPU
 EOF
 
 # ---------------------------------------------------------------------------
-log "starting the upstream, Keyway and nginx"
+log "starting the upstream, Keyway, nginx and the bare Go proxy"
 UP_ADDR_FILE=$OUT/upstream.addr
 GOMAXPROCS=1 "${ON_LOAD_CPU[@]}" "$OUT/bin/upstream" -addr 127.0.0.1:0 -addr-file "$UP_ADDR_FILE" &
 UP_PID=$!
@@ -243,34 +244,82 @@ NG_PID=$!
 PIDS+=("$NG_PID")
 wait_http "http://$NG/bench/json"
 
+GB=127.0.0.1:$(free_port)
+GOMAXPROCS=1 "${ON_PROXY_CPU[@]}" "$OUT/bin/bareproxy" -addr "$GB" -upstream "http://$UP" &
+GB_PID=$!
+PIDS+=("$GB_PID")
+wait_http "http://$GB/bench/json"
+
+# procdiff FILE PID...: after procsnap FILE PID..., replace FILE with what the
+# kernel accounted to the processes in between (CPU time, run-queue wait).
+procsnap() { local f=$1; shift; "$OUT/bin/procstat" "$@" >"$f"; }
+procdiff() {
+	local f=$1; shift
+	"$OUT/bin/procstat" "$@" | awk -F= 'NR==FNR {before[$1]=$2; next} {print $1 "=" $2 - before[$1]}' "$f" - >"$f.new"
+	mv "$f.new" "$f"
+}
+
 # ---------------------------------------------------------------------------
 log "1. overhead: wrk, ${DURATION}s per run, $REPS repetitions, connections $CONNS"
-declare -A URL=([direct]="http://$UP/json" [nginx]="http://$NG/bench/json" [keyway]="http://$GW/bench/json")
-for t in direct nginx keyway; do # warm-up: connections, pools, caches
+PATHS="direct nginx gobare keyway"
+declare -A URL=([direct]="http://$UP/json" [nginx]="http://$NG/bench/json" [gobare]="http://$GB/bench/json" [keyway]="http://$GW/bench/json")
+# Whose CPU time is counted: the proxy under test (nginx: master and workers);
+# for direct, the upstream.
+declare -A CPU_PIDS=([direct]="$UP_PID" [nginx]="$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" [gobare]="$GB_PID" [keyway]="$GW_PID")
+for t in $PATHS; do # warm-up: connections, pools, caches
 	"${ON_LOAD_CPU[@]}" wrk -t1 -c64 -d1s -H "$AUTH" "${URL[$t]}" >/dev/null
 done
 for rep in $(seq "$REPS"); do
 	for c in $CONNS; do
-		for t in direct nginx keyway; do
+		for t in $PATHS; do
 			f=$OUT/wrk/$t-c$c-r$rep.txt
+			# shellcheck disable=SC2086 # CPU_PIDS holds a list
+			procsnap "${f%.txt}.proc" ${CPU_PIDS[$t]}
 			"${ON_LOAD_CPU[@]}" wrk -t1 -c"$c" -d"${DURATION}s" --latency -H "$AUTH" "${URL[$t]}" >"$f"
-			printf '  rep %s c=%-3s %-7s %10s rps  p50 %-9s p99 %s\n' "$rep" "$c" "$t" \
-				"$(awk '/^Requests\/sec/ {print $2}' "$f")" "$(awk '$1=="50%" {print $2}' "$f")" "$(awk '$1=="99%" {print $2}' "$f")"
+			# shellcheck disable=SC2086
+			procdiff "${f%.txt}.proc" ${CPU_PIDS[$t]}
+			printf '  rep %s c=%-3s %-7s %10s rps  p50 %-9s p99 %-9s cpu %5s ms  run-queue wait %5s ms\n' "$rep" "$c" "$t" \
+				"$(awk '/^Requests\/sec/ {print $2}' "$f")" "$(awk '$1=="50%" {print $2}' "$f")" "$(awk '$1=="99%" {print $2}' "$f")" \
+				"$(awk -F= '$1=="cpu_ns" {print int($2/1e6)}' "${f%.txt}.proc")" "$(awk -F= '$1=="runqueue_ns" {print int($2/1e6)}' "${f%.txt}.proc")"
 		done
 	done
 done
 stop "$NG_PID"
 
 log "2. SSE: $SSE_STREAMS streams of 100 events, 10 ms apart, per path"
-"${ON_LOAD_CPU[@]}" "$OUT/bin/ssebench" -streams "$SSE_STREAMS" -H "$AUTH" \
-	-t direct="http://$UP/sse" -t keyway="http://$GW/bench/sse" -out "$OUT/sse.json"
+"${ON_LOAD_CPU[@]}" "$OUT/bin/ssebench" -streams "$SSE_STREAMS" -H "$AUTH" -watch keyway="$GW_PID" -watch gobare="$GB_PID" \
+	-t direct="http://$UP/sse" -t gobare="http://$GB/bench/sse" -t keyway="http://$GW/bench/sse" -out "$OUT/sse.json"
 
 log "3. big bodies: $BIG bytes, $BIG_REPS transfers per path and direction"
-"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode download -bytes "$BIG" -reps "$BIG_REPS" -H "$AUTH" -rss keyway="$GW_PID" \
-	-t direct="http://$UP/download?bytes=$BIG" -t keyway="http://$GW/bench/download?bytes=$BIG" -out "$OUT/download.json"
-"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode upload -bytes "$BIG" -reps "$BIG_REPS" -H "$AUTH" -rss keyway="$GW_PID" \
-	-t direct="http://$UP/upload" -t keyway="http://$GW/bench/upload" -out "$OUT/upload.json"
-stop "$GW_PID" "$UP_PID"
+BB_WATCH=(-watch keyway="$GW_PID" -watch gobare="$GB_PID")
+"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode download -bytes "$BIG" -reps "$BIG_REPS" -H "$AUTH" "${BB_WATCH[@]}" \
+	-t direct="http://$UP/download?bytes=$BIG" -t gobare="http://$GB/bench/download?bytes=$BIG" \
+	-t keyway="http://$GW/bench/download?bytes=$BIG" -out "$OUT/download.json"
+"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode upload -bytes "$BIG" -reps "$BIG_REPS" -H "$AUTH" "${BB_WATCH[@]}" \
+	-t direct="http://$UP/upload" -t gobare="http://$GB/bench/upload" -t keyway="http://$GW/bench/upload" -out "$OUT/upload.json"
+stop "$GW_PID" "$GB_PID"
+
+log "profile: the gateway's code under wrk -c64 (${DURATION}s)"
+GOMAXPROCS=1 "${ON_PROXY_CPU[@]}" "$OUT/bin/profgw" -cpuprofile "$OUT/gateway-cpu.pprof" 2>/dev/null &
+PG_PID=$!
+PIDS+=("$PG_PID")
+wait_http "http://$GW/health"
+"${ON_LOAD_CPU[@]}" wrk -t1 -c64 -d1s -H "$AUTH" "${URL[keyway]}" >/dev/null
+"${ON_LOAD_CPU[@]}" wrk -t1 -c64 -d"${DURATION}s" -H "$AUTH" "${URL[keyway]}" >"$OUT/profile-wrk.txt"
+stop "$PG_PID"
+$GO tool pprof -top -cum -nodecount 35 "$OUT/bin/profgw" "$OUT/gateway-cpu.pprof" 2>/dev/null | sed -n '1,45p' >"$OUT/gateway-cpu-top.txt"
+$GO tool pprof -top -nodecount 35 "$OUT/bin/profgw" "$OUT/gateway-cpu.pprof" 2>/dev/null | sed -n '1,45p' >"$OUT/gateway-cpu-flat.txt"
+
+log "profile: the gateway's code during one download and one upload"
+GOMAXPROCS=1 "${ON_PROXY_CPU[@]}" "$OUT/bin/profgw" -cpuprofile "$OUT/gateway-bigbody-cpu.pprof" 2>/dev/null &
+PG_PID=$!
+PIDS+=("$PG_PID")
+wait_http "http://$GW/health"
+"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode download -bytes "$BIG" -reps 1 -H "$AUTH" -t keyway="http://$GW/bench/download?bytes=$BIG" -out /dev/null
+"${ON_LOAD_CPU[@]}" "$OUT/bin/bigbody" -mode upload -bytes "$BIG" -reps 1 -H "$AUTH" -t keyway="http://$GW/bench/upload" -out /dev/null
+stop "$PG_PID" "$UP_PID"
+$GO tool pprof -top -cum -nodecount 35 "$OUT/bin/profgw" "$OUT/gateway-bigbody-cpu.pprof" 2>/dev/null | sed -n '1,45p' >"$OUT/gateway-bigbody-cpu-top.txt"
+$GO tool pprof -top -nodecount 25 "$OUT/bin/profgw" "$OUT/gateway-bigbody-cpu.pprof" 2>/dev/null | sed -n '1,35p' >"$OUT/gateway-bigbody-cpu-flat.txt"
 
 # ---------------------------------------------------------------------------
 log "4. auth cost: cache hit vs miss, bbolt and DynamoDB on moto server (-count $COUNT)"

@@ -35,28 +35,18 @@ type Transfer struct {
 	MiBps      float64 `json:"mib_per_s"`
 	PeakRSSKiB int64   `json:"peak_rss_kib,omitempty"`
 	RSSKiB     int64   `json:"rss_before_kib,omitempty"`
-}
-
-type rssFlag map[string]int
-
-func (r rssFlag) String() string { return fmt.Sprint(map[string]int(r)) }
-func (r rssFlag) Set(v string) error {
-	label, pid, ok := strings.Cut(v, "=")
-	n, err := strconv.Atoi(pid)
-	if !ok || err != nil {
-		return fmt.Errorf("want label=PID, got %q", v)
-	}
-	r[label] = n
-	return nil
+	// Proc is what the kernel accounted to the watched process during the
+	// transfer (nil when not watched).
+	Proc *cli.ProcStat `json:"proc,omitempty"`
 }
 
 func main() {
 	var targets cli.Targets
 	headers := cli.Headers{}
-	rss := rssFlag{}
+	watch := cli.Watch{}
 	flag.Var(&targets, "t", "label=URL (repeatable)")
 	flag.Var(headers, "H", `request header "Name: value" (repeatable)`)
-	flag.Var(rss, "rss", "label=PID: record that process's peak RSS per transfer (repeatable)")
+	flag.Var(watch, "watch", "label=PID: record that process's peak RSS, CPU time and run-queue wait per transfer (repeatable)")
 	mode := flag.String("mode", "download", "download or upload")
 	size := flag.Int64("bytes", 1<<30, "body size")
 	reps := flag.Int("reps", 3, "transfers per target")
@@ -69,13 +59,19 @@ func main() {
 	var results []Transfer
 	for rep := 1; rep <= *reps; rep++ {
 		for _, t := range targets {
-			pid, watch := rss[t.Label]
+			pids, watched := watch[t.Label]
 			var before int64
-			if watch {
+			var pbefore cli.ProcStat
+			if watched {
+				pid := pids[0]
 				if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 					log.Fatalf("bigbody: resetting peak RSS of %d: %v", pid, err)
 				}
 				before = status(pid, "VmRSS")
+				var err error
+				if pbefore, err = cli.ReadProcStat(pids...); err != nil {
+					log.Fatalf("bigbody: %v", err)
+				}
 			}
 			var secs float64
 			var err error
@@ -88,8 +84,14 @@ func main() {
 				log.Fatalf("bigbody: %s %s: %v", *mode, t.Label, err)
 			}
 			tr := Transfer{Label: t.Label, Rep: rep, Bytes: *size, Seconds: secs, MiBps: float64(*size) / (1 << 20) / secs}
-			if watch {
-				tr.PeakRSSKiB, tr.RSSKiB = status(pid, "VmHWM"), before
+			if watched {
+				tr.PeakRSSKiB, tr.RSSKiB = status(pids[0], "VmHWM"), before
+				after, err := cli.ReadProcStat(pids...)
+				if err != nil {
+					log.Fatalf("bigbody: %v", err)
+				}
+				d := after.Sub(pbefore)
+				tr.Proc = &d
 			}
 			fmt.Printf("%s %-8s rep %d: %.2fs %.0f MiB/s peak RSS %d KiB\n", *mode, t.Label, rep, secs, tr.MiBps, tr.PeakRSSKiB)
 			results = append(results, tr)

@@ -27,20 +27,23 @@ import (
 
 // Result is one target's measurements.
 type Result struct {
-	Label        string    `json:"label"`
-	Streams      int       `json:"streams"`
-	Events       int       `json:"events"`
-	WantEvents   int       `json:"want_events"`
-	MultiReads   int       `json:"reads_with_more_than_one_event"`
-	DelayP50us   float64   `json:"delay_p50_us"`
-	DelayP90us   float64   `json:"delay_p90_us"`
-	DelayP99us   float64   `json:"delay_p99_us"`
-	DelayMaxus   float64   `json:"delay_max_us"`
-	TTFBp50us    float64   `json:"ttfb_p50_us"`
-	TTFBMaxus    float64   `json:"ttfb_max_us"`
-	Delaysus     []float64 `json:"delays_us"`
-	TTFBus       []float64 `json:"ttfb_us"`
-	EventsPerStr int       `json:"events_per_stream"`
+	Label       string    `json:"label"`
+	Streams     int       `json:"streams"`
+	Events      int       `json:"events"`
+	WantEvents  int       `json:"want_events"`
+	MultiReads  int       `json:"reads_with_more_than_one_event"`
+	DelayP50us  float64   `json:"delay_p50_us"`
+	DelayP90us  float64   `json:"delay_p90_us"`
+	DelayP99us  float64   `json:"delay_p99_us"`
+	DelayMaxus  float64   `json:"delay_max_us"`
+	TTFBp50us   float64   `json:"ttfb_p50_us"`
+	TTFBMaxus   float64   `json:"ttfb_max_us"`
+	Delaysus    []float64 `json:"delays_us"`
+	TTFBus      []float64 `json:"ttfb_us"`
+	StreamP99us []float64 `json:"stream_p99_us"`
+	// Proc is what the kernel accounted to the watched processes of this
+	// target over its measured streams (nil when not watched).
+	Proc *cli.ProcStat `json:"proc,omitempty"`
 }
 
 func main() {
@@ -48,6 +51,8 @@ func main() {
 	headers := cli.Headers{}
 	flag.Var(&targets, "t", "label=URL of an SSE stream (repeatable)")
 	flag.Var(headers, "H", `request header "Name: value" (repeatable)`)
+	watch := cli.Watch{}
+	flag.Var(watch, "watch", "label=PID[,PID…]: account CPU and run-queue wait of these processes to that target (repeatable)")
 	streams := flag.Int("streams", 10, "measured streams per target")
 	warmup := flag.Int("warmup", 1, "unmeasured streams per target first")
 	events := flag.Int("events", 100, "events the upstream sends per stream (checked)")
@@ -60,10 +65,18 @@ func main() {
 	client := cli.Client()
 	results := make([]*Result, len(targets))
 	for i, t := range targets {
-		results[i] = &Result{Label: t.Label, EventsPerStr: *events}
+		results[i] = &Result{Label: t.Label}
+		if _, ok := watch[t.Label]; ok {
+			results[i].Proc = &cli.ProcStat{}
+		}
 	}
 	for s := 0; s < *warmup+*streams; s++ {
 		for i, t := range targets {
+			var before cli.ProcStat
+			pids := watch[t.Label]
+			if len(pids) > 0 {
+				before = must(cli.ReadProcStat(pids...))
+			}
 			ttfb, delays, multi, err := stream(client, t.URL, http.Header(headers))
 			if err != nil {
 				log.Fatalf("ssebench: %s: %v", t.Label, err)
@@ -75,14 +88,22 @@ func main() {
 				continue
 			}
 			r := results[i]
+			if len(pids) > 0 {
+				d := must(cli.ReadProcStat(pids...)).Sub(before)
+				r.Proc.CPUns += d.CPUns
+				r.Proc.RunQueueNs += d.RunQueueNs
+			}
 			r.Streams++
 			r.Events += len(delays)
 			r.WantEvents += *events
 			r.MultiReads += multi
 			r.TTFBus = append(r.TTFBus, us(ttfb))
+			var sd []float64
 			for _, d := range delays {
 				r.Delaysus = append(r.Delaysus, us(d))
+				sd = append(sd, us(d))
 			}
+			r.StreamP99us = append(r.StreamP99us, cli.Percentile(sd, 99))
 		}
 	}
 	for _, r := range results {
@@ -100,6 +121,13 @@ func main() {
 	if err := cli.WriteJSON(*out, results); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func must(s cli.ProcStat, err error) cli.ProcStat {
+	if err != nil {
+		log.Fatalf("ssebench: %v", err)
+	}
+	return s
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

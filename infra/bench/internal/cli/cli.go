@@ -90,3 +90,75 @@ func WriteJSON(path string, v any) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
+
+// ProcStat is what the kernel accounts to a set of processes so far.
+type ProcStat struct {
+	// CPUns is user + system CPU time (from /proc/PID/stat, USER_HZ = 100).
+	CPUns int64 `json:"cpu_ns"`
+	// RunQueueNs is the time the processes' threads were runnable but
+	// waiting for a CPU (second field of /proc/PID/task/*/schedstat): on a
+	// shared machine, the time other tenants held the core.
+	RunQueueNs int64 `json:"runqueue_ns"`
+}
+
+// Sub returns p − q.
+func (p ProcStat) Sub(q ProcStat) ProcStat {
+	return ProcStat{CPUns: p.CPUns - q.CPUns, RunQueueNs: p.RunQueueNs - q.RunQueueNs}
+}
+
+// ReadProcStat sums ProcStat over pids.
+func ReadProcStat(pids ...int) (ProcStat, error) {
+	var s ProcStat
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return s, err
+		}
+		// Fields after the command name, which is in parentheses and may
+		// hold spaces: state is field 3, utime 14, stime 15.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return s, fmt.Errorf("/proc/%d/stat: short", pid)
+		}
+		var ut, st int64
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &st)
+		s.CPUns += (ut + st) * 10_000_000
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, t := range tasks {
+			sb, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue // the thread exited
+			}
+			sf := strings.Fields(string(sb))
+			if len(sf) >= 2 {
+				var wait int64
+				fmt.Sscan(sf[1], &wait)
+				s.RunQueueNs += wait
+			}
+		}
+	}
+	return s, nil
+}
+
+// Watch collects repeated -watch label=PID[,PID…] flags.
+type Watch map[string][]int
+
+func (w Watch) String() string { return fmt.Sprint(map[string][]int(w)) }
+
+// Set parses label=PID[,PID…].
+func (w Watch) Set(v string) error {
+	label, list, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want label=PID[,PID…], got %q", v)
+	}
+	for _, p := range strings.Split(list, ",") {
+		var pid int
+		if _, err := fmt.Sscan(p, &pid); err != nil || pid <= 0 {
+			return fmt.Errorf("want label=PID[,PID…], got %q", v)
+		}
+		w[label] = append(w[label], pid)
+	}
+	return nil
+}
