@@ -30,7 +30,7 @@ func TestExampleConfigs(t *testing.T) {
 			if len(cfg.Warnings) != 0 {
 				t.Errorf("got warnings %q; want none", cfg.Warnings)
 			}
-			if got, want := cfg.MasterKey, "sk-resolved-KEYWAY_MASTER_KEY"; got != want {
+			if got, want := cfg.MasterKey, "sk-resolved-0123456789abcdefghij-KEYWAY_MASTER_KEY"; got != want {
 				t.Errorf("master key: got %q; want %q", got, want)
 			}
 			got := map[string]bool{}
@@ -58,7 +58,7 @@ func TestExampleCoversEveryField(t *testing.T) {
 	}
 	cfg := mustParse(t, string(data), &anyResolver{})
 	ocr := cfg.Endpoints[0]
-	if got, want := ocr.Headers.Get("Authorization"), "Bearer sk-resolved-NVDEV_API_KEY"; got != want {
+	if got, want := ocr.Headers.Get("Authorization"), "Bearer sk-resolved-0123456789abcdefghij-NVDEV_API_KEY"; got != want {
 		t.Errorf("tail reference: got %q; want %q", got, want)
 	}
 	if !ocr.Auth || !ocr.IncludeSubpath || !ocr.ForwardHeaders {

@@ -27,7 +27,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("general_settings: {pass_through_endpoints: [{<<: [*a], path: /a}]}"))
 	f.Add([]byte("a: &a {target: 'https://a.example'}\ngeneral_settings: {pass_through_endpoints: [{<<: *a, path: /a}]}"))
-	r := mapResolver{"NVDEV_API_KEY": "nv", "KEYWAY_MASTER_KEY": "sk-m", "TOKEN": "t\r\n", "EMPTY": ""}
+	r := mapResolver{"NVDEV_API_KEY": "nv", "KEYWAY_MASTER_KEY": "sk-m-0123456789abcdefghijklmn", "TOKEN": "t\r\n", "EMPTY": ""}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(context.Background(), data, r)
 		if err != nil {

@@ -35,7 +35,7 @@ func (a *anyResolver) Resolve(_ context.Context, name string) (string, error) {
 		a.calls = map[string]int{}
 	}
 	a.calls[name]++
-	return "sk-resolved-" + name, nil
+	return "sk-resolved-0123456789abcdefghij-" + name, nil
 }
 
 func mustParse(tb interface {

@@ -163,6 +163,12 @@ func (p *parser) general(n *yaml.Node) {
 	}
 }
 
+// MinMasterKeyLen is the shortest master key accepted: the same bound as a
+// custom virtual key ("sk-" plus 22 characters, 128 bits when random).
+// Nothing rate-limits failed authentication, so a short master key is an
+// open door.
+const MinMasterKeyLen = 25
+
 // masterKey reads general_settings.master_key: a literal, or exactly
 // os.environ/NAME (LiteLLM resolves the master key only when the whole value
 // is a reference). Like LiteLLM, it must start with "sk-". Null or absent
@@ -191,6 +197,8 @@ func (p *parser) masterKey(n *yaml.Node) {
 	switch {
 	case !strings.HasPrefix(key, "sk-") || len(key) == len("sk-"):
 		p.addf("%s must start with \"sk-\" followed by the key, as in LiteLLM", what)
+	case len(key) < MinMasterKeyLen:
+		p.addf("%s is %d characters; a master key grants full admin access and must be at least %d (LiteLLM's sample \"sk-1234\" is guessable): generate one with e.g. \"sk-$(openssl rand -hex 24)\"", what, len(key), MinMasterKeyLen)
 	case strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		p.addf("%s must not contain spaces, line breaks or control characters", what)
 	default:

@@ -113,15 +113,15 @@ func TestEndpointFields(t *testing.T) {
 }
 
 func TestGeneralSettings(t *testing.T) {
-	r := mapResolver{"KEYWAY_MASTER_KEY": "sk-from-env"}
+	r := mapResolver{"KEYWAY_MASTER_KEY": "sk-from-env-0123456789abcdef"}
 	tests := []struct {
 		name, doc string
 		check     func(*Config) (got, want any)
 	}{
-		{"literal master key", "general_settings: {master_key: sk-1234}",
-			func(c *Config) (any, any) { return c.MasterKey, "sk-1234" }},
+		{"literal master key", "general_settings: {master_key: sk-1234567890abcdefghijklmnop}",
+			func(c *Config) (any, any) { return c.MasterKey, "sk-1234567890abcdefghijklmnop" }},
 		{"master key reference", "general_settings: {master_key: os.environ/KEYWAY_MASTER_KEY}",
-			func(c *Config) (any, any) { return c.MasterKey, "sk-from-env" }},
+			func(c *Config) (any, any) { return c.MasterKey, "sk-from-env-0123456789abcdef" }},
 		{"no master key", "general_settings: {}",
 			func(c *Config) (any, any) { return c.MasterKey, "" }},
 		{"null general_settings", "general_settings:",
@@ -161,7 +161,7 @@ func TestGeneralSettings(t *testing.T) {
 // read as LiteLLM would (with Keyway's safer defaults).
 func TestLiteLLMConfig(t *testing.T) {
 	r := mapResolver{
-		"LITELLM_MASTER_KEY": "sk-litellm-master",
+		"LITELLM_MASTER_KEY": "sk-litellm-master-0123456789ab",
 		"NVDEV_API_KEY":      "nvapi-secret",
 		"COHERE_API_KEY":     "co-secret",
 	}
@@ -187,7 +187,7 @@ func TestLiteLLMConfig(t *testing.T) {
 	if !slices.Equal(cfg.Warnings, wantWarnings) {
 		t.Errorf("got warnings\n%s\nwant\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(wantWarnings, "\n"))
 	}
-	if got, want := cfg.MasterKey, "sk-litellm-master"; got != want {
+	if got, want := cfg.MasterKey, "sk-litellm-master-0123456789ab"; got != want {
 		t.Errorf("master key: got %q; want %q", got, want)
 	}
 	type summary struct {
@@ -266,6 +266,8 @@ general_settings:
 			[]string{"general_settings.master_key: os.environ/KEYWAY_MASTER_KEY is not set (export KEYWAY_MASTER_KEY"}},
 		{"master key without sk-", "general_settings: {master_key: os.environ/BAD_MASTER}",
 			[]string{`general_settings.master_key (os.environ/BAD_MASTER) must start with "sk-"`}},
+		{"LiteLLM's sample master key is too short", "general_settings: {master_key: sk-1234}",
+			[]string{"general_settings.master_key is 7 characters; a master key grants full admin access and must be at least 25"}},
 		{"literal master key without sk-", "general_settings: {master_key: " + secret + "}",
 			[]string{`general_settings.master_key must start with "sk-"`}},
 		{"master key of wrong type", "general_settings: {master_key: [" + secret + "]}",
@@ -512,14 +514,14 @@ func TestMergeBomb(t *testing.T) {
 // TestDocumentForms: files as editors and tools write them.
 func TestDocumentForms(t *testing.T) {
 	tests := []struct{ name, doc string }{
-		{"JSON with a byte-order mark", "\ufeff{\"general_settings\": {\"master_key\": \"sk-1\"}}"},
-		{"YAML with CRLF line ends", "general_settings:\r\n  master_key: sk-1\r\n"},
-		{"tab-indented JSON", "{\n\t\"general_settings\": {\n\t\t\"master_key\": \"sk-1\"\n\t}\n}\n"},
-		{"explicit document markers", "---\ngeneral_settings: {master_key: sk-1}\n...\n"},
+		{"JSON with a byte-order mark", "\ufeff{\"general_settings\": {\"master_key\": \"sk-10123456789abcdefghijklmn\"}}"},
+		{"YAML with CRLF line ends", "general_settings:\r\n  master_key: sk-10123456789abcdefghijklmn\r\n"},
+		{"tab-indented JSON", "{\n\t\"general_settings\": {\n\t\t\"master_key\": \"sk-10123456789abcdefghijklmn\"\n\t}\n}\n"},
+		{"explicit document markers", "---\ngeneral_settings: {master_key: sk-10123456789abcdefghijklmn}\n...\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, want := mustParse(t, tt.doc, nil).MasterKey, "sk-1"; got != want {
+			if got, want := mustParse(t, tt.doc, nil).MasterKey, "sk-10123456789abcdefghijklmn"; got != want {
 				t.Errorf("got %q; want %q", got, want)
 			}
 		})

@@ -88,7 +88,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 const watcherSecret = "upstream-secret-do-not-log"
 
-var watcherResolver = mapResolver{"MASTER": "sk-master", "UPSTREAM": watcherSecret}
+var watcherResolver = mapResolver{"MASTER": "sk-master-0123456789abcdefghij", "UPSTREAM": watcherSecret}
 
 func startWatcher(t *testing.T, src Source, r SecretResolver, ttl time.Duration, clock *fakeClock, logs *logBuffer) *Watcher {
 	t.Helper()
@@ -186,7 +186,7 @@ func TestWatcherKeepsLastGood(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(logs.String(), watcherSecret) || strings.Contains(logs.String(), "sk-master") {
+	if strings.Contains(logs.String(), watcherSecret) || strings.Contains(logs.String(), "sk-master-0123456789abcdefghij") {
 		t.Errorf("log shows a secret: %s", logs)
 	}
 
@@ -410,7 +410,7 @@ func TestWatcherUnchangedAndRotated(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keyway.yaml")
 	writeFile(t, file, endpointConfig("/a"))
 	src := &gatedSource{Source: FileSource(file)}
-	r := &rotatingResolver{m: map[string]string{"MASTER": "sk-master", "UPSTREAM": "v1"}}
+	r := &rotatingResolver{m: map[string]string{"MASTER": "sk-master-0123456789abcdefghij", "UPSTREAM": "v1"}}
 	clock, logs := newFakeClock(), &logBuffer{}
 	w := startWatcher(t, src, r, time.Second, clock, logs)
 	first := w.Current()
