@@ -59,7 +59,6 @@ func newFixture(t *testing.T) *fixture {
 	f.addKey(t, "admin", &keys.Key{UserID: "admin"})
 	f.addKey(t, "team-only", &keys.Key{TeamID: "team-a"})
 	f.addKey(t, "service", &keys.Key{})
-	f.addKey(t, "ghost-user", &keys.Key{UserID: "nobody-here"})
 	f.addKey(t, "expired", &keys.Key{UserID: "alice", Expires: &past})
 	f.addKey(t, "blocked", &keys.Key{UserID: "alice", Blocked: true})
 	f.addKey(t, "blocked-user", &keys.Key{UserID: "blocked-user"})
@@ -68,6 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	f.addKey(t, "routes-ocr", &keys.Key{UserID: "alice", AllowedRoutes: []string{"/v1/ocr"}})
 	f.addKey(t, "routes-group", &keys.Key{UserID: "alice", AllowedRoutes: []string{"llm_api_routes"}})
 	f.addKey(t, "pt-chat", &keys.Key{UserID: "alice", AllowedPassthroughRoutes: []string{"/v1/chat"}})
+	f.addKey(t, "routes-admin", &keys.Key{UserID: "alice", AllowedRoutes: []string{"/v1/ocr", "/key/info"}})
 	return f
 }
 
@@ -121,7 +121,6 @@ func TestAuthenticate(t *testing.T) {
 		{name: "admin user's key", header: bearer(f.secrets["admin"]), kind: VirtualKey, role: keys.RoleProxyAdmin, userID: "admin", withUser: true},
 		{name: "team key without user", header: bearer(f.secrets["team-only"]), kind: VirtualKey, role: keys.RoleInternalUser, teamID: "team-a"},
 		{name: "service key", header: bearer(f.secrets["service"]), kind: VirtualKey, role: keys.RoleInternalUser},
-		{name: "key whose user is gone is still a key", header: bearer(f.secrets["ghost-user"]), kind: VirtualKey, role: keys.RoleInternalUser, userID: "nobody-here"},
 		{name: "unknown key", header: bearer("sk-not-a-real-key-0000000000000000"), status: 401, errType: apierr.TypeAuth},
 		{name: "not an sk- key", header: bearer("hello"), status: 401, errType: apierr.TypeAuth},
 		{name: "expired key", header: bearer(f.secrets["expired"]), status: 401, errType: apierr.TypeExpiredKey},
@@ -285,7 +284,7 @@ func TestCacheBounded(t *testing.T) {
 	c := NewCache(time.Minute, 10)
 	now := time.Now()
 	for i := range 25 {
-		c.put(strings.Repeat("x", i+1), &lookupResult{}, now)
+		c.put(strings.Repeat("x", i+1), &lookupResult{}, now, c.generation())
 	}
 	if n := len(c.entries); n > 10 {
 		t.Errorf("cache holds %d entries; want at most 10", n)
@@ -312,7 +311,6 @@ func TestAuthorize(t *testing.T) {
 		{"", seed, 401},
 		{"team-only", seed, 0}, // LiteLLM's "role=unknown": no user at all
 		{"service", seed, 0},
-		{"ghost-user", seed, 0},
 		{"admin", seed, 0},
 		{"viewer", seed, 403},
 		{"blocked", seed, 403},
@@ -333,6 +331,13 @@ func TestAuthorize(t *testing.T) {
 		{"alice", "/key/generate", 0}, // the admin API decides per operation
 		{"viewer", "/key/info", 0},
 		{"blocked", "/key/info", 403},
+		// allowed_routes restricts every route, admin ones included, so a
+		// restricted key cannot mint itself an unrestricted one.
+		{"routes-ocr", "/key/generate", 403},
+		{"routes-group", "/key/generate", 403},
+		{"routes-admin", "/key/info", 0},
+		{"routes-admin", "/key/generate", 403},
+		{"pt-chat", "/key/generate", 0}, // allowed_passthrough_routes covers pass-through routes only
 		{"alice", "/nowhere", 404},
 	}
 	for _, tc := range tests {
@@ -397,5 +402,52 @@ func BenchmarkAuthenticateUncached(b *testing.B) {
 		if _, err := a.Authenticate(context.Background(), h, master); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// pausingReader is the real bolt store with a gate in GetKey, to hold a
+// lookup in flight while a revocation happens.
+type pausingReader struct {
+	KeyReader
+	reading chan struct{} // receives when GetKey has read the key
+	resume  chan struct{} // GetKey returns when this is closed
+}
+
+func (p *pausingReader) GetKey(ctx context.Context, token string) (*keys.Key, error) {
+	k, err := p.KeyReader.GetKey(ctx, token)
+	p.reading <- struct{}{}
+	<-p.resume
+	return k, err
+}
+
+// TestInvalidateWinsOverAnInFlightLookup: a lookup that read a key before
+// it was deleted must not put it back in the cache after the admin API's
+// invalidation; otherwise the deleted key would work for a whole TTL.
+func TestInvalidateWinsOverAnInFlightLookup(t *testing.T) {
+	f := newFixture(t)
+	secret := f.secrets["alice"]
+	gate := &pausingReader{KeyReader: f.store, reading: make(chan struct{}), resume: make(chan struct{})}
+	a := NewAuthenticator(gate, NewCache(time.Hour, 0), nil)
+	a.now = func() time.Time { return f.now }
+	ctx := context.Background()
+
+	done := make(chan *apierr.Error)
+	go func() {
+		_, err := a.Authenticate(ctx, bearer(secret), master)
+		done <- err
+	}()
+	<-gate.reading // the in-flight lookup has read the live key
+	if err := f.store.DeleteKey(ctx, keys.Hash(secret)); err != nil {
+		t.Fatal(err)
+	}
+	a.Invalidate(keys.Hash(secret))
+	close(gate.resume)
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight lookup: %v", err)
+	}
+
+	go func() { <-gate.reading }() // the next lookup must read the store again
+	if _, err := a.Authenticate(ctx, bearer(secret), master); err == nil {
+		t.Errorf("deleted key authenticated after its invalidation: the racing lookup re-cached it")
 	}
 }

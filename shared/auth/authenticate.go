@@ -97,11 +97,12 @@ func (a *Authenticator) lookup(ctx context.Context, token string) (*lookupResult
 	if res, ok := a.cache.get(token, a.now()); ok {
 		return res, nil
 	}
+	gen := a.cache.generation()
 	res, err := a.resolve(ctx, token)
 	if err != nil {
 		return nil, err // errors are never cached
 	}
-	a.cache.put(token, res, a.now())
+	a.cache.put(token, res, a.now(), gen)
 	return res, nil
 }
 

@@ -26,8 +26,8 @@ func IsPassThroughGroup(name string) bool {
 // other route needs a principal: the master key may do anything; a virtual
 // key must be active (not blocked, nor its user or team) and, on a
 // pass-through route, not a viewer and allowed by its route restrictions.
-// Admin routes are further checked per operation by the admin API, which
-// knows what is being read or changed.
+// On admin routes a key's allowed_routes apply too; the admin API then
+// checks each operation, knowing what is being read or changed.
 //
 // Unlike LiteLLM, a valid key's user role never decides whether it may call
 // a pass-through endpoint: a missing user (a team or service key) is not a
@@ -58,7 +58,13 @@ func Authorize(p *Principal, rt route.Route) *apierr.Error {
 	case p.Team != nil && p.Team.Blocked:
 		return apierr.Forbidden(fmt.Sprintf("the key's team %q is blocked", p.Team.TeamID))
 	}
-	if rt.Class != route.PassThrough {
+	if rt.Class == route.Admin {
+		// allowed_routes restricts every route, as in LiteLLM: a key limited
+		// to some endpoints must not reach the admin API and mint itself an
+		// unrestricted key. Route groups name pass-through endpoints only.
+		if len(k.AllowedRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedRoutes, false) {
+			return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path))
+		}
 		return nil
 	}
 	if p.Role.ReadOnly() {

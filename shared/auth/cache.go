@@ -19,6 +19,10 @@ const DefaultCacheEntries = 100_000
 // A nil *Cache caches nothing.
 type Cache struct {
 	ttl atomic.Int64 // nanoseconds; 0 disables
+	// gen counts invalidations. A lookup notes it before reading the store
+	// and stores its answer only if no invalidation happened meanwhile, so
+	// a read that raced a revocation cannot re-cache the revoked key.
+	gen atomic.Uint64
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry
@@ -62,7 +66,16 @@ func (c *Cache) get(token string, now time.Time) (*lookupResult, bool) {
 	return e.res, true
 }
 
-func (c *Cache) put(token string, res *lookupResult, now time.Time) {
+// generation returns the invalidation count to pass to put.
+func (c *Cache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen.Load()
+}
+
+// put caches res unless an invalidation happened since generation gen.
+func (c *Cache) put(token string, res *lookupResult, now time.Time, gen uint64) {
 	if c == nil {
 		return
 	}
@@ -72,6 +85,9 @@ func (c *Cache) put(token string, res *lookupResult, now time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return // the store may have changed under this read
+	}
 	if len(c.entries) >= c.max {
 		for t, e := range c.entries {
 			if !now.Before(e.expires) {
@@ -91,6 +107,7 @@ func (c *Cache) invalidate(tokens ...string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen.Add(1)
 	if len(tokens) == 0 {
 		clear(c.entries)
 		return
