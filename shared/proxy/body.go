@@ -17,12 +17,14 @@ var errBodyTooLarge = errors.New("request body exceeds the limit")
 // length was not announced (chunked uploads). Nothing is buffered beyond the
 // transport's copy buffer.
 //
-// Read runs on the transport's writer goroutine while the handler may read
-// the counters, so they are synchronised.
+// Read runs on the transport's writer goroutine (one Read at a time) while
+// the handler may read the counters, so those are synchronised.
 type limitedBody struct {
 	rc    io.ReadCloser
+	size  int64 // announced length, -1 if unknown
 	limit int64
 	n     atomic.Int64
+	eof   bool // rc has returned io.EOF, or size bytes were read
 
 	mu  sync.Mutex
 	err error // errBodyTooLarge, or the first non-EOF read error from the client
@@ -30,15 +32,26 @@ type limitedBody struct {
 
 var _ io.ReadCloser = (*limitedBody)(nil)
 
-func newLimitedBody(rc io.ReadCloser, limit int64) *limitedBody {
-	return &limitedBody{rc: rc, limit: limit}
+func newLimitedBody(rc io.ReadCloser, size, limit int64) *limitedBody {
+	return &limitedBody{rc: rc, size: size, limit: limit}
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	if err := b.readErr(); errors.Is(err, errBodyTooLarge) {
 		return 0, err
 	}
-	remaining := b.limit - b.n.Load()
+	// Once the body is known to be complete, answer EOF without touching
+	// the client's body again: the transport probes for EOF after an
+	// announced length, and the server may already have closed it.
+	if b.eof {
+		return 0, io.EOF
+	}
+	read := b.n.Load()
+	if b.size >= 0 && read >= b.size {
+		b.eof = true
+		return 0, io.EOF
+	}
+	remaining := b.limit - read
 	if remaining < int64(len(p)) {
 		p = p[:remaining+1] // one byte more tells "exactly the limit" from "over"
 	}
@@ -47,6 +60,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		n, err = int(remaining), errBodyTooLarge
 	}
 	b.n.Add(int64(n))
+	if err == io.EOF {
+		b.eof = true
+	}
 	if err != nil && err != io.EOF {
 		b.mu.Lock()
 		if b.err == nil {

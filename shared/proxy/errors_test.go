@@ -400,3 +400,35 @@ func TestForwardKeepsSecretsOutOfErrorsAndLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardFailuresKeepConnectionsHealthy repeats the failures that leave
+// part of a request body unread (cut at the limit; upstream refused before
+// reading it) on keep-alive connections. In full-duplex mode net/http would
+// drain such a body after the handler and race the next request's read
+// (golang/go#68560, a panic in the server); Forward drains it itself. The
+// gateway helper fails the test if the server logs a panic.
+func TestForwardFailuresKeepConnectionsHealthy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + ln.Addr().String()
+	ln.Close()
+	up := newUpstream(t, nil)
+	p, _ := newProxy(t, Options{MaxRequestBodyBytes: 64})
+	gw := newGateway(t, p, endpoint(t, "/v1/up", up.URL), endpoint(t, "/v1/refused", refusedURL))
+	client := newClient(t)
+	for i := range 100 {
+		path, wantStatus := "/v1/up", http.StatusRequestEntityTooLarge
+		if i%2 == 1 {
+			path, wantStatus = "/v1/refused", http.StatusBadGateway
+		}
+		req := mustRequest(t, "POST", gw.URL+path, io.MultiReader(strings.NewReader(strings.Repeat("x", 65))))
+		req.ContentLength = -1
+		res, _ := do(t, client, req)
+		gw.entry(t)
+		if res.StatusCode != wantStatus {
+			t.Fatalf("request %d to %s: got %d; want %d", i, path, res.StatusCode, wantStatus)
+		}
+	}
+}

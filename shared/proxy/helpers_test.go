@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,7 +106,7 @@ func newGateway(t *testing.T, p *Proxy, eps ...*config.Endpoint) *gateway {
 	t.Helper()
 	table := route.New(eps)
 	g := &gateway{entries: make(chan *reqlog.Entry, 64)}
-	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entry := &reqlog.Entry{}
 		defer func() { g.entries <- entry }() // also on ErrAbortHandler panics
 		rt := table.Classify(r)
@@ -114,9 +116,17 @@ func newGateway(t *testing.T, p *Proxy, eps ...*config.Endpoint) *gateway {
 		}
 		p.Forward(w, r.WithContext(reqlog.NewContext(r.Context(), entry)), rt.Endpoint, rt.Subpath)
 	}))
-	// Entries are handed over after the response is written; the server's
-	// Close waits for handlers.
-	t.Cleanup(g.Close)
+	// The server's own log catches panics in net/http itself (such as
+	// golang/go#68560 in full-duplex mode); ErrAbortHandler is not logged.
+	serverLog := &logBuffer{}
+	g.Config.ErrorLog = log.New(serverLog, "", 0)
+	g.Start()
+	t.Cleanup(func() {
+		g.Close()
+		if out := serverLog.String(); strings.Contains(out, "panic") {
+			t.Errorf("gateway server logged a panic:\n%s", out)
+		}
+	})
 	return g
 }
 

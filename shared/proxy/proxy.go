@@ -134,18 +134,34 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 	}
 
 	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
 	st.ctx = ctx
 	st.timer = time.AfterFunc(st.timeout, func() { cancel(errHeaderTimeout) })
-	defer st.timer.Stop()
 
 	out := r.WithContext(context.WithValue(ctx, stateKey{}, st))
+	fullDuplex := false
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		st.body = newLimitedBody(r.Body, p.maxBody)
+		st.body = newLimitedBody(r.Body, r.ContentLength, p.maxBody)
 		out.Body = st.body
+		// An HTTP/1 server otherwise drains and closes the request body as
+		// soon as the response headers go out, and the transport, still
+		// reading it (if only to see EOF after a Content-Length), then
+		// fails and drops the upstream connection mid-response. A proxy
+		// also must let an upstream answer before it has read the whole
+		// upload (streaming both ways, early errors). Writers that cannot
+		// do this (Lambda bridges) return an error; their bodies are whole.
+		fullDuplex = http.NewResponseController(w).EnableFullDuplex() == nil
 	}
 	defer func() {
+		st.timer.Stop()
+		cancel(nil) // tear down the upstream request first
 		entry.BytesIn = st.body.count()
+		if fullDuplex {
+			// In full-duplex mode net/http would drain the rest of the
+			// body only after the handler, where reaching EOF starts a
+			// background read that races the next request on the
+			// connection (golang/go#68560). Draining it here is safe.
+			r.Body.Close()
+		}
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler && entry.Error == "" {
 				entry.Error = "response body interrupted"

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -280,12 +281,7 @@ func TestForwardStreamsResponses(t *testing.T) {
 				io.WriteString(w, tt.second)
 				upstreamErr <- nil
 			})
-			p, logs := newProxy(t, Options{})
-			defer func() {
-				if t.Failed() {
-					t.Log(logs.String())
-				}
-			}()
+			p, _ := newProxy(t, Options{})
 			gw := newGateway(t, p, endpoint(t, "/v1/chat", up.URL))
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -419,6 +415,81 @@ func TestForwardStreamsLargeUpload(t *testing.T) {
 				t.Errorf("log entry BytesIn: got %d; want %d", e.BytesIn, size)
 			}
 		})
+	}
+}
+
+// TestForwardFullDuplex streams both ways at once: the upstream answers
+// before reading the upload and echoes each piece as it arrives, and the
+// client sends the next piece only after the echo of the previous one came
+// back. A gateway whose server closes or drains the request body once the
+// response has started would deadlock here or cut the stream.
+func TestForwardFullDuplex(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.EnableFullDuplex()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		rc.Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := r.Body.Read(buf)
+			w.Write(buf[:n])
+			rc.Flush()
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	p, _ := newProxy(t, Options{})
+	gw := newGateway(t, p, endpoint(t, "/v1/duplex", up.URL))
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req := mustRequest(t, "POST", gw.URL+"/v1/duplex", pr)
+	req.ContentLength = -1
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	// The client returns the response once its headers arrive, while the
+	// body is still being written.
+	resc := make(chan *http.Response, 1)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := newClient(t).Do(req.WithContext(ctx))
+		if err != nil {
+			errc <- err
+			return
+		}
+		resc <- res
+	}()
+	if _, err := io.WriteString(pw, "ping-0\n"); err != nil {
+		t.Fatalf("writing first piece: %v", err)
+	}
+	var res *http.Response
+	select {
+	case res = <-resc:
+	case err := <-errc:
+		t.Fatalf("request: %v", err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	for i := range 3 {
+		if i > 0 {
+			if _, err := fmt.Fprintf(pw, "ping-%d\n", i); err != nil {
+				t.Fatalf("writing piece %d: %v", i, err)
+			}
+		}
+		line, err := br.ReadString('\n')
+		if want := fmt.Sprintf("ping-%d\n", i); line != want || err != nil {
+			t.Fatalf("echo %d: got %q, %v; want %q", i, line, err, want)
+		}
+	}
+	pw.Close()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the upload ended: got %q, %v; want a clean end", rest, err)
+	}
+	if e := gw.entry(t); e.BytesIn != 21 || e.Error != "" {
+		t.Errorf("log entry: got BytesIn %d, error %q; want 21, none", e.BytesIn, e.Error)
 	}
 }
 
