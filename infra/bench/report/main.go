@@ -370,12 +370,13 @@ func (r *report) render(notesFile string) string {
 	p("Run parameters: %s.\n\n", r.paramLine())
 
 	p("## Reproduce\n\n")
-	p("```sh\nmake bench          # everything below, ~12 minutes; writes .bench/ and this file\n```\n\n")
+	p("```sh\nmake bench          # everything below, ~10 minutes here; writes .bench/ and this file\n```\n\n")
 	p("`make bench` runs `infra/bench/run.sh`, which installs `wrk`, `nginx` and `hyperfine`\n")
 	p("(apt-get), `benchstat` and the Lambda RIE (go install) when missing, starts every\n")
 	p("process on loopback and stops them on exit. Knobs (environment): `BENCH_DURATION`\n")
-	p("(seconds per wrk run, default 5), `BENCH_REPS` (default 3), `BENCH_CONNS`\n")
-	p("(default `1 16 64`), `BENCH_BIG_BYTES` (default 1 GiB), `BENCH_COLD_STARTS`\n")
+	p("(seconds per wrk run, default 5), `BENCH_REPS` (default 5), `BENCH_CONNS`\n")
+	p("(default `1 16 64`), `BENCH_SSE_STREAMS` (default 20), `BENCH_BIG_BYTES` (default\n")
+	p("1 GiB), `BENCH_BIG_REPS` (default 3), `BENCH_COUNT` (go test -count, default 6), `BENCH_COLD_STARTS`\n")
 	p("(default 20), `BENCH_PROXY_CPU` / `BENCH_LOAD_CPU` (defaults 0 / 1), `BENCH_OUT`\n")
 	p("(default `.bench`), `BENCH_DOC` (default `docs/performance.md`). Single parts:\n\n")
 	p("```sh\n")
@@ -910,8 +911,8 @@ func (r *report) coldStart(p func(string, ...any)) {
 		fmtMs(base.FirstInvokeP50ms), fmtMs(median(works)))
 
 	if it := r.read("inittrace.txt"); it != "" {
-		p("Package initialisation of the bootstrap (`GODEBUG=inittrace=1`, one start), the\n")
-		p("ten slowest packages:\n\n```\n%s```\n\n", it)
+		p("Package initialisation of the bootstrap (`GODEBUG=inittrace=1`, one start; the\n")
+		p("RIE's own lines left out), the ten slowest packages and the total:\n\n```\n%s```\n\n", it)
 	}
 	if hf := r.read("check.txt"); hf != "" {
 		p("Local mode, for comparison: `gateway -check` (process start, config load and\n")
