@@ -130,7 +130,11 @@ $GO build -o "$OUT/bin/gateway" ./functions/gateway
 
 {
 	echo "date:       $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- shared functions 2>/dev/null || echo ' (+ uncommitted changes in shared/ or functions/)')"
+	if [ -n "${BENCH_COMMIT:-}" ]; then # set when run from an export of a commit (git archive)
+		echo "commit:     $BENCH_COMMIT"
+	else
+		echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- shared functions 2>/dev/null || echo ' (+ uncommitted changes in shared/ or functions/)')"
+	fi
 	echo "cpu:        $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') MHz, flags $(grep -m1 -o -w -e avx512f -e avx2 /proc/cpuinfo | head -1)"
 	echo "nproc:      $NCPU"
 	echo "memory:     $(free -m | awk '/^Mem:/ {print $2 " MiB total, " $7 " MiB available"}')"
