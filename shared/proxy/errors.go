@@ -11,6 +11,7 @@ import (
 	"net/url"
 
 	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/config"
 )
 
 // StatusClientClosedRequest is logged when the caller went away before the
@@ -69,7 +70,7 @@ func (p *Proxy) classify(st *state, err error) failure {
 	case errors.Is(err, errHeaderTimeout) || (st.ctx != nil && context.Cause(st.ctx) == errHeaderTimeout):
 		return failure{
 			err: apierr.New(http.StatusGatewayTimeout, apierr.TypeTimeout, fmt.Sprintf(
-				"upstream %s for endpoint %s sent no response headers within %s", ep.Target.Host, ep.Path, st.timeout)),
+				"upstream %s for endpoint %s sent no response headers within %s", targetHost(ep), ep.Path, st.timeout)),
 			reason: "upstream header timeout",
 		}
 	case st.parent.Err() != nil:
@@ -100,7 +101,7 @@ func (p *Proxy) classify(st *state, err error) failure {
 	}
 	return failure{
 		err: apierr.New(http.StatusBadGateway, apierr.TypeUpstream, fmt.Sprintf(
-			"upstream %s for endpoint %s could not be reached or failed before answering", ep.Target.Host, ep.Path)),
+			"upstream %s for endpoint %s could not be reached or failed before answering", targetHost(ep), ep.Path)),
 		reason: reason,
 	}
 }
@@ -118,7 +119,7 @@ func (p *Proxy) fail(w http.ResponseWriter, st *state, err error) {
 	attrs := []slog.Attr{
 		slog.String("request_id", st.entry.RequestID),
 		slog.String("endpoint", st.ep.Path),
-		slog.String("upstream_host", st.ep.Target.Host),
+		slog.String("upstream_host", targetHost(st.ep)),
 		slog.Int("status", f.err.Status),
 		slog.String("reason", f.reason),
 	}
@@ -127,9 +128,20 @@ func (p *Proxy) fail(w http.ResponseWriter, st *state, err error) {
 	}
 	p.log.LogAttrs(st.parent, level, "pass-through failed", attrs...)
 	if f.err.Status == StatusClientClosedRequest {
+		// Nobody reads this; the bare status is for whatever wraps w to
+		// record the response status for the access log.
+		w.WriteHeader(StatusClientClosedRequest)
 		return
 	}
 	apierr.Write(w, f.err)
+}
+
+// targetHost is the endpoint's upstream host, safe to show and log.
+func targetHost(ep *config.Endpoint) string {
+	if ep.Target == nil {
+		return ""
+	}
+	return ep.Target.Host
 }
 
 // errorDetail is err's text for the log, without the request URL that

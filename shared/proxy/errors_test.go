@@ -211,8 +211,14 @@ func TestForwardClientDisconnectCancelsUpstream(t *testing.T) {
 			if !<-canceled {
 				t.Error("upstream request context: got still live; want canceled when the client left")
 			}
-			if e := gw.entry(t); e.Error != "client closed request" {
+			e := gw.entry(t)
+			if e.Error != "client closed request" {
 				t.Errorf("log entry error: got %q; want client closed request", e.Error)
+			}
+			// Before headers the gateway records 499; after, the
+			// upstream's status stands and the stream is aborted.
+			if want := map[bool]int{false: StatusClientClosedRequest, true: http.StatusOK}[tt.sendHeaders]; e.Status != want {
+				t.Errorf("status seen by the access log: got %d; want %d", e.Status, want)
 			}
 		})
 	}

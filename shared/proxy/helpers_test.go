@@ -95,26 +95,57 @@ func endpoint(t testing.TB, path, target string) *config.Endpoint {
 }
 
 // gateway is a real loopback server standing in for the gateway: it
-// classifies with the real route table, puts a reqlog entry in the context
-// and calls Forward, then hands the finished entry to the test.
+// classifies with the real route table, puts a reqlog entry in the context,
+// wraps the ResponseWriter to record the status (as an access log does,
+// with Unwrap so that Flush and full duplex reach the server) and calls
+// Forward, then hands the finished entry to the test.
 type gateway struct {
 	*httptest.Server
-	entries chan *reqlog.Entry
+	entries chan finished
 }
+
+// finished is what the gateway's access log would see of one request.
+type finished struct {
+	*reqlog.Entry
+	Status int // as written to the ResponseWriter; 0 if nothing was
+}
+
+// statusWriter records the status a handler writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func newGateway(t *testing.T, p *Proxy, eps ...*config.Endpoint) *gateway {
 	t.Helper()
 	table := route.New(eps)
-	g := &gateway{entries: make(chan *reqlog.Entry, 64)}
+	g := &gateway{entries: make(chan finished, 128)}
 	g.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entry := &reqlog.Entry{}
-		defer func() { g.entries <- entry }() // also on ErrAbortHandler panics
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() { g.entries <- finished{entry, sw.status} }() // also on ErrAbortHandler panics
 		rt := table.Classify(r)
 		if rt.Class != route.PassThrough {
-			http.NotFound(w, r)
+			http.NotFound(sw, r)
 			return
 		}
-		p.Forward(w, r.WithContext(reqlog.NewContext(r.Context(), entry)), rt.Endpoint, rt.Subpath)
+		p.Forward(sw, r.WithContext(reqlog.NewContext(r.Context(), entry)), rt.Endpoint, rt.Subpath)
 	}))
 	// The server's own log catches panics in net/http itself (such as
 	// golang/go#68560 in full-duplex mode); ErrAbortHandler is not logged.
@@ -131,14 +162,14 @@ func newGateway(t *testing.T, p *Proxy, eps ...*config.Endpoint) *gateway {
 }
 
 // entry waits for the access log entry of the next finished request.
-func (g *gateway) entry(t *testing.T) *reqlog.Entry {
+func (g *gateway) entry(t *testing.T) finished {
 	t.Helper()
 	select {
 	case e := <-g.entries:
 		return e
 	case <-time.After(testTimeout):
 		t.Fatal("gateway handler did not finish")
-		return nil
+		return finished{}
 	}
 }
 
