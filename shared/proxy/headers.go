@@ -56,6 +56,12 @@ func outboundHeader(in http.Header, ep *config.Endpoint) http.Header {
 		for name := range out {
 			if neverForwarded(name) {
 				delete(out, name)
+				continue
+			}
+			// A non-canonical duplicate of a configured name would reach
+			// the wire beside the configured value.
+			if _, ok := ep.Headers[http.CanonicalHeaderKey(name)]; ok {
+				delete(out, name)
 			}
 		}
 	} else {

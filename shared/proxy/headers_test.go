@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keywaygw/keyway/shared/config"
 )
 
 // rawClientHeaders is what the caller sends in TestForwardHeaders, written
@@ -202,4 +204,47 @@ func TestNeverForwardedIsCaseInsensitive(t *testing.T) {
 	if len(out) != 1 || out["x-custom"] == nil {
 		t.Errorf("outgoing header: got %v; want only x-custom", out)
 	}
+}
+
+// FuzzOutboundHeader checks the header policy for any client header name:
+// no credential or caller-address header gets through unless configured,
+// configured headers win with exactly their value, and without
+// forward_headers only entity headers come from the client.
+func FuzzOutboundHeader(f *testing.F) {
+	for _, name := range []string{"Authorization", "authorization", "X-API-KEY", "x-litellm-api-key", "Cookie",
+		"X-Forwarded-For", "x-forwarded-port", "X-GoLambdaProxy-Foo", "X-Real-IP", "Content-Type", "X-Custom", "Forwarded", "x-vendor"} {
+		f.Add(name, "v", true)
+		f.Add(name, "v", false)
+	}
+	configured := http.Header{"Authorization": {"Bearer upstream"}, "X-Vendor": {"configured"}}
+	f.Fuzz(func(t *testing.T, name, value string, forward bool) {
+		ep := &config.Endpoint{Headers: configured, ForwardHeaders: forward}
+		in := http.Header{name: {value}, "X-Vendor": {"client"}}
+		out := outboundHeader(in, ep)
+		for k, v := range out {
+			if _, ok := configured[k]; ok {
+				if !slices.Equal(v, configured[k]) {
+					t.Fatalf("configured %s: got %q; want %q", k, v, configured[k])
+				}
+				continue
+			}
+			if k != name {
+				t.Fatalf("got header %q that neither the client (%q) nor the config set", k, name)
+			}
+			if _, ok := configured[http.CanonicalHeaderKey(k)]; ok {
+				t.Fatalf("client header %q reached the upstream beside the configured %s", k, http.CanonicalHeaderKey(k))
+			}
+			if neverForwarded(k) {
+				t.Fatalf("forward=%v: client header %q reached the upstream", forward, k)
+			}
+			if !forward && !slices.Contains(entityHeaders, k) {
+				t.Fatalf("strict mode: client header %q reached the upstream", k)
+			}
+		}
+		for k, v := range configured {
+			if !slices.Equal(out[k], v) {
+				t.Fatalf("configured %s: got %q; want %q", k, out[k], v)
+			}
+		}
+	})
 }

@@ -110,9 +110,16 @@ func stateFrom(ctx context.Context) *state {
 // request is canceled.
 //
 // Forward records Endpoint, UpstreamStatus, BytesIn and Error in the
-// request's reqlog entry. If the upstream's body breaks after the status was
-// sent, it panics with http.ErrAbortHandler (as ReverseProxy does) so that
-// the server aborts the response instead of ending it cleanly.
+// request's reqlog entry. A client that left before the response started
+// gets a bare WriteHeader(499) (for status-recording wrappers) and nothing
+// else. If the upstream's body breaks after the status was sent, Forward
+// panics with http.ErrAbortHandler (as ReverseProxy does under net/http) so
+// that the server aborts the response instead of ending it cleanly; an
+// enclosing recover must re-panic it.
+//
+// Forward flushes and enables full duplex through http.ResponseController,
+// so a wrapper around w must implement Unwrap() http.ResponseWriter (or
+// Flush and EnableFullDuplex itself); otherwise streams are buffered.
 func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpoint, subpath string) {
 	parent := r.Context()
 	entry := reqlog.FromContext(parent)
