@@ -23,6 +23,11 @@ const StatusClientClosedRequest = 499
 // response headers within the endpoint's timeout.
 var errHeaderTimeout = errors.New("upstream response headers timed out")
 
+// errUpgradeRefused is an upstream 101 Switching Protocols: Keyway relays
+// HTTP requests, never a raw tunnel, which would escape the body limit, the
+// timeout, the allowed methods and sub-path confinement.
+var errUpgradeRefused = errors.New("upstream switched protocols")
+
 // failure is one gateway-made outcome: the error to send (Status 499 is
 // never sent) and a short reason for the access log.
 type failure struct {
@@ -72,6 +77,12 @@ func (p *Proxy) classify(st *state, err error) failure {
 			err: apierr.New(http.StatusGatewayTimeout, apierr.TypeTimeout, fmt.Sprintf(
 				"upstream %s for endpoint %s sent no response headers within %s", targetHost(ep), ep.Path, st.timeout)),
 			reason: "upstream header timeout",
+		}
+	case errors.Is(err, errUpgradeRefused):
+		return failure{
+			err: apierr.New(http.StatusBadGateway, apierr.TypeUpstream, fmt.Sprintf(
+				"upstream %s for endpoint %s switched protocols; Keyway relays HTTP requests only (no WebSocket or h2c upgrades)", targetHost(ep), ep.Path)),
+			reason: "upstream protocol upgrade refused",
 		}
 	case st.parent.Err() != nil:
 		return failure{

@@ -24,6 +24,12 @@ var clientAddressHeaders = []string{
 	"X-Client-Ip", "X-Cluster-Client-Ip",
 }
 
+// upgradeHeaders are removed even with forward_headers: ReverseProxy puts
+// "Connection: Upgrade" and "Upgrade" back on the outgoing request after
+// its hop-by-hop removal, and an upstream that switched protocols would give
+// the caller a raw tunnel past every check (see errUpgradeRefused).
+var upgradeHeaders = []string{"Connection", "Upgrade"}
+
 // droppedPrefixes are header name prefixes never forwarded: X-Forwarded-*
 // (see clientAddressHeaders) and X-Golambdaproxy-*, which
 // aws-lambda-go-api-proxy injects into requests it builds from Lambda
@@ -92,6 +98,11 @@ func neverForwarded(name string) bool {
 		}
 	}
 	for _, n := range clientAddressHeaders {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	for _, n := range upgradeHeaders {
 		if strings.EqualFold(name, n) {
 			return true
 		}

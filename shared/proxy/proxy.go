@@ -208,6 +208,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	st := stateFrom(res.Request.Context())
 	st.entry.UpstreamStatus = res.StatusCode
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		st.timer.Stop()
+		return errUpgradeRefused
+	}
 	if !st.timer.Stop() {
 		return errHeaderTimeout // fired as the headers arrived; the body is canceled
 	}
