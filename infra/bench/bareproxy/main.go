@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keywaygw/keyway/shared/proxy"
@@ -22,10 +23,20 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:4100", "listen address")
 	upstream := flag.String("upstream", "", "upstream base URL")
+	copyBuf := flag.Int("copy-buffer", 0, "response copy buffer in bytes (0: ReverseProxy's 32 KiB)")
+	ioBuf := flag.Int("io-buffer", 0, "transport read/write buffer in bytes (0: proxy.NewTransport's)")
 	flag.Parse()
 	target, err := url.Parse(*upstream)
 	if err != nil || target.Host == "" {
 		log.Fatalf("bareproxy: -upstream %q: want http://host:port", *upstream)
+	}
+	tr := proxy.NewTransport()
+	if *ioBuf > 0 {
+		tr.ReadBufferSize, tr.WriteBufferSize = *ioBuf, *ioBuf
+	}
+	var pool httputil.BufferPool
+	if *copyBuf > 0 {
+		pool = &bufferPool{size: *copyBuf}
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -33,9 +44,25 @@ func main() {
 			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/bench")
 			pr.Out.URL.RawPath = ""
 		},
-		Transport:     proxy.NewTransport(),
+		Transport:     tr,
 		FlushInterval: -1,
+		BufferPool:    pool,
 	}
 	srv := &http.Server{Addr: *addr, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }
+
+// bufferPool hands out copy buffers of one size (the -copy-buffer experiment).
+type bufferPool struct {
+	size int
+	pool sync.Pool
+}
+
+func (b *bufferPool) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, b.size)
+}
+
+func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }

@@ -308,8 +308,8 @@ func verdict(ok bool) string {
 }
 
 // agreed is the verdict of repeated measurements xs against pass: met or
-// not met when they agree (all of up to 5, or at least 80% of more), else
-// inconclusive — a target is not declared met or missed on noise.
+// not met when they agree (all of fewer than 5, or at least 80% of 5 or
+// more), else inconclusive — a target is not declared met or missed on noise.
 func agreed(xs []float64, pass func(float64) bool) string {
 	n, ok := 0, 0
 	for _, x := range xs {
@@ -324,9 +324,9 @@ func agreed(xs []float64, pass func(float64) bool) string {
 	switch {
 	case n == 0:
 		return inconclusive
-	case ok == n || (n > 5 && float64(ok) >= 0.8*float64(n)):
+	case ok == n || (n >= 5 && float64(ok) >= 0.8*float64(n)):
 		return met
-	case ok == 0 || (n > 5 && float64(ok) <= 0.2*float64(n)):
+	case ok == 0 || (n >= 5 && float64(ok) <= 0.2*float64(n)):
 		return notMet
 	}
 	return inconclusive
@@ -358,8 +358,8 @@ func (r *report) render(notesFile string) string {
 	p("(*Analysis*), which is written by hand from the profiles.\n\n")
 
 	p("## Targets (issue 6)\n\n")
-	p("A verdict stands only when the repeated measurements agree (all of up to five, or\n")
-	p("80%% of more); otherwise it is *inconclusive (noise)*, never a pass.\n\n")
+	p("A verdict stands only when the repeated measurements agree (all of fewer than five,\n")
+	p("or at least 80%% of five or more); otherwise it is *inconclusive (noise)*, never a pass.\n\n")
 	p("| target | this run | verdict |\n| --- | --- | --- |\n")
 	for _, t := range r.targets {
 		p("| %s | %s | **%s** |\n", t.name, t.value, t.verdict)
@@ -376,7 +376,7 @@ func (r *report) render(notesFile string) string {
 	p("process on loopback and stops them on exit. Knobs (environment): `BENCH_DURATION`\n")
 	p("(seconds per wrk run, default 5), `BENCH_REPS` (default 5), `BENCH_CONNS`\n")
 	p("(default `1 16 64`), `BENCH_SSE_STREAMS` (default 20), `BENCH_BIG_BYTES` (default\n")
-	p("1 GiB), `BENCH_BIG_REPS` (default 3), `BENCH_COUNT` (go test -count, default 6), `BENCH_COLD_STARTS`\n")
+	p("1 GiB), `BENCH_BIG_REPS` (default 5), `BENCH_COUNT` (go test -count, default 6), `BENCH_COLD_STARTS`\n")
 	p("(default 20), `BENCH_PROXY_CPU` / `BENCH_LOAD_CPU` (defaults 0 / 1), `BENCH_OUT`\n")
 	p("(default `.bench`), `BENCH_DOC` (default `docs/performance.md`). Single parts:\n\n")
 	p("```sh\n")
@@ -507,7 +507,8 @@ func (r *report) overhead(p func(string, ...any)) {
 	p("under test — the proxy; for *direct*, the upstream — divided by the requests served.\n")
 	p("**Waiting** is the time its threads were runnable but not running\n")
 	p("(`/proc/PID/task/*/schedstat`), as a share of the run: the time other processes held\n")
-	p("its core. Where waiting is high, RPS and latency measure the machine's other tenants\n")
+	p("its core (for *direct*, mostly wrk's turns: the upstream shares wrk's core by design).\n")
+	p("Where waiting is high, RPS and latency measure the machine's other tenants\n")
 	p("as much as the proxy, and CPU per request is the steadier measure of cost (a proxy\n")
 	p("alone on a core would serve about 10⁶ ÷ CPU-µs requests per second).\n\n")
 	p("| conns | path | RPS | p50 | p99 | CPU per request | waiting |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
