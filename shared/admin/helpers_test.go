@@ -55,15 +55,24 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the admin API's store wrapped by wrap (nil: not
+// wrapped), to interleave other writes with the handler's. e.store stays
+// the bolt store itself.
+func newEnvWith(t *testing.T, wrap func(keys.Store) keys.Store) *env {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "keyway.db"))
 	if err != nil {
 		t.Fatalf("boltstore.Open: got error %v; want nil", err)
 	}
 	e := &env{t: t, store: st, logs: &syncBuffer{}, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	var hs keys.Store = st
+	if wrap != nil {
+		hs = wrap(st)
+	}
 	h := New(Options{
-		Store: st,
+		Store: hs,
 		Invalidate: func(tokens ...string) {
 			e.mu.Lock()
 			e.purged = append(e.purged, tokens)

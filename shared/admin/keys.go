@@ -111,6 +111,37 @@ func (h *handler) teamExists(c *call, teamID, param string) *apierr.Error {
 	return nil
 }
 
+// ownerGone explains a store's ErrNotFound for a key write that gave the key
+// a user or team (checkUser, checkTeam: which of them the store checked). The
+// store checks them inside the write, so a user or team deleted after the
+// handler's own check still fails the write; the answer is the same 400
+// naming user_id or team_id as that check's. nil when both exist (again).
+func (h *handler) ownerGone(c *call, k *keys.Key, checkUser, checkTeam bool) *apierr.Error {
+	if checkUser && k.UserID != "" {
+		if e := h.userExists(c, k.UserID, "user_id"); e != nil {
+			return e
+		}
+	}
+	if checkTeam && k.TeamID != "" {
+		if e := h.teamExists(c, k.TeamID, "team_id"); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// keyWriteErr maps the error of UpdateKey or RotateKey, which wrote after
+// over before: ErrNotFound is the changed user or team being gone (400) or
+// else the key itself (404).
+func (h *handler) keyWriteErr(c *call, err error, before, after *keys.Key) *apierr.Error {
+	if isNotFound(err) {
+		if e := h.ownerGone(c, after, after.UserID != before.UserID, after.TeamID != before.TeamID); e != nil {
+			return e
+		}
+	}
+	return h.storeErr(c, err, "key", "key")
+}
+
 // actorID is what created_by / updated_by record: the caller's user id, or
 // its Actor name ("master key", "key sk-...abcd").
 func (c *call) actorID() string {
@@ -207,6 +238,12 @@ func (h *handler) changeKey(c *call, k *keys.Key, v *values) *apierr.Error {
 		}
 	}
 	now := h.utcNow()
+	if s, ok := v.str("duration"); ok {
+		d, _ := parseDuration(s)
+		if e := c.checkExpiry(new(d.after(now))); e != nil {
+			return e
+		}
+	}
 	applyKey(k, v, now)
 	k.UpdatedAt = now
 	k.UpdatedBy = c.actorID()
@@ -277,6 +314,10 @@ func (h *handler) keyGenerate(c *call) (any, *apierr.Error) {
 		if e := h.teamExists(c, tid, "team_id"); e != nil {
 			return nil, e
 		}
+	} else if ck := c.boundBy(); ck != nil {
+		// The calling key's team binds the keys it makes (its
+		// restrictions apply to them); the store checks that it exists.
+		tid = ck.TeamID
 	}
 	alias, _ := v.str("key_alias")
 	if e := h.aliasFree(c, alias, ""); e != nil {
@@ -308,6 +349,8 @@ func (h *handler) createKey(c *call, secret, owner, teamID string, v *values) (*
 	}
 	k.TokenID = k.Token
 	applyKey(k, v, now)
+	soft, _ := v.number("soft_budget")
+	c.inherit(k, soft)
 	if err := h.store.CreateKey(c.ctx, k); err != nil {
 		if errors.Is(err, keys.ErrExists) {
 			if _, custom := v.str("key"); custom {
@@ -316,6 +359,14 @@ func (h *handler) createKey(c *call, secret, owner, teamID string, v *values) (*
 				}
 			}
 			return nil, aliasTaken(k.KeyAlias)
+		}
+		if isNotFound(err) {
+			// The user or team was deleted after the handler checked it:
+			// the store refuses a key naming it.
+			if e := h.ownerGone(c, k, true, true); e != nil {
+				return nil, e
+			}
+			return nil, apierr.BadRequest("user_id", "user_id or team_id was deleted while the key was being created; retry")
 		}
 		return nil, h.storeErr(c, err, "key", "key")
 	}
@@ -374,6 +425,7 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
+	before := *k
 	if e := h.changeKey(c, k, v); e != nil {
 		return nil, e
 	}
@@ -381,7 +433,7 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 		if errors.Is(err, keys.ErrExists) {
 			return nil, aliasTaken(k.KeyAlias)
 		}
-		return nil, h.storeErr(c, err, "key", "key")
+		return nil, h.keyWriteErr(c, err, &before, k)
 	}
 	h.invalidateKey(k)
 	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
@@ -553,6 +605,9 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
+	if e := h.canReissue(c, k); e != nil {
+		return nil, e
+	}
 	old := *k
 	next := *k
 	if e := h.changeKey(c, &next, v); e != nil {
@@ -582,7 +637,7 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 			}
 			return nil, aliasTaken(next.KeyAlias)
 		}
-		return nil, h.storeErr(c, err, "key", "key")
+		return nil, h.keyWriteErr(c, err, &old, &next)
 	}
 	// The old token's cached lookup must go now (or when the grace period
 	// ends, which the cache's own expiry check handles); the new one may

@@ -3,6 +3,7 @@ package admin
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/auth"
@@ -230,6 +231,153 @@ func (h *handler) memberOf(c *call, teamID string) (bool, *apierr.Error) {
 		return false, h.storeErr(c, err, "user", "user_id")
 	}
 	return slices.Contains(u.Teams, teamID), nil
+}
+
+// A key that reaches only its own records (an internal_user's key) must not
+// be able to turn itself into a key that reaches further: the restrictions
+// an admin put on it (allowed_routes, allowed_passthrough_routes, its team,
+// its limits, its expiry) bind every key it makes. Admins (scope all) are
+// not bound. The functions below are that rule; docs/admin-api.md
+// ("Restrictions carry over") describes it.
+
+// boundBy is the calling key whose restrictions bind what the caller
+// creates or changes: the caller's own key when its reach is limited to its
+// own records (scope own); nil for the master key and admins.
+func (c *call) boundBy() *keys.Key {
+	if c.scope != own || c.who.Key == nil {
+		return nil
+	}
+	return c.who.Key
+}
+
+// inherit gives a key the calling key creates the calling key's
+// restrictions: its allowed routes, allowed pass-through routes, models and
+// limits (fields the caller may not set itself), its team when the request
+// names none, and an expiry no later than its own. Called after the
+// request's fields are applied; the team is the handler's (it also checks
+// membership when the request names one).
+func (c *call) inherit(k *keys.Key, soft *float64) {
+	ck := c.boundBy()
+	if ck == nil {
+		return
+	}
+	k.AllowedRoutes = slices.Clone(ck.AllowedRoutes)
+	k.AllowedPassthroughRoutes = slices.Clone(ck.AllowedPassthroughRoutes)
+	k.Models = slices.Clone(ck.Models)
+	k.Limits = cloneLimits(ck.Limits)
+	if soft != nil {
+		k.SoftBudget = soft // a soft budget only warns; the caller may set it
+	}
+	if ck.Expires != nil && (k.Expires == nil || k.Expires.After(*ck.Expires)) {
+		t := *ck.Expires
+		k.Expires = &t
+	}
+}
+
+func cloneLimits(l keys.Limits) keys.Limits {
+	cp := func(p *float64) *float64 {
+		if p == nil {
+			return nil
+		}
+		v := *p
+		return &v
+	}
+	ci := func(p *int64) *int64 {
+		if p == nil {
+			return nil
+		}
+		v := *p
+		return &v
+	}
+	return keys.Limits{
+		MaxBudget:           cp(l.MaxBudget),
+		BudgetDuration:      l.BudgetDuration,
+		SoftBudget:          cp(l.SoftBudget),
+		TPMLimit:            ci(l.TPMLimit),
+		RPMLimit:            ci(l.RPMLimit),
+		MaxParallelRequests: ci(l.MaxParallelRequests),
+	}
+}
+
+// checkExpiry refuses an expiry (from duration) later than the calling
+// key's own, for a caller bound by its key: a key may not extend itself,
+// nor another key of its user, past its own expiry.
+func (c *call) checkExpiry(expires *time.Time) *apierr.Error {
+	ck := c.boundBy()
+	if ck == nil || ck.Expires == nil || expires == nil || !expires.After(*ck.Expires) {
+		return nil
+	}
+	return apierr.Forbidden(c.callerClass() + " may not set duration past the calling key's own expiry (" +
+		ck.Expires.UTC().Format(time.RFC3339) + "); ask a proxy admin for a longer-lived key").WithParam("duration")
+}
+
+// canReissue decides whether a caller bound by its key may take a new
+// secret for key k (/key/regenerate): only when k reaches no further than
+// the calling key, that is, when the caller could have made k itself with
+// /key/generate. Otherwise a restricted key could regenerate an
+// unrestricted key of the same user and hold its secret. The calling key
+// itself always qualifies.
+func (h *handler) canReissue(c *call, k *keys.Key) *apierr.Error {
+	ck := c.boundBy()
+	if ck == nil || k.TokenID == ck.TokenID {
+		return nil
+	}
+	wider := ""
+	switch {
+	case !within(k.AllowedRoutes, ck.AllowedRoutes):
+		wider = "allowed_routes"
+	case !within(k.AllowedPassthroughRoutes, ck.AllowedPassthroughRoutes):
+		wider = "allowed_passthrough_routes"
+	case !within(k.Models, ck.Models):
+		wider = "models"
+	case ck.Expires != nil && (k.Expires == nil || k.Expires.After(*ck.Expires)):
+		wider = "expires"
+	case !limitsWithin(k.Limits, ck.Limits):
+		wider = "limits"
+	case ck.TeamID != "" && k.TeamID == "":
+		wider = "team_id"
+	case ck.TeamID != "" && k.TeamID != ck.TeamID:
+		in, e := h.memberOf(c, k.TeamID)
+		if e != nil {
+			return e
+		}
+		if !in {
+			wider = "team_id"
+		}
+	}
+	if wider == "" {
+		return nil
+	}
+	return apierr.Forbidden(c.callerClass() + " may not regenerate key " + k.KeyName + ": it reaches further than the calling key (" +
+		wider + "); only a proxy admin may").WithParam("key")
+}
+
+// within reports whether the restriction list got is at least as narrow as
+// bound: bound empty means no restriction; otherwise got must be non-empty
+// and each of its entries one of bound's.
+func within(got, bound []string) bool {
+	if len(bound) == 0 {
+		return true
+	}
+	if len(got) == 0 {
+		return false
+	}
+	for _, g := range got {
+		if !slices.Contains(bound, g) {
+			return false
+		}
+	}
+	return true
+}
+
+// limitsWithin reports whether every limit bound sets is also set, no
+// higher, in got (and the budget period is the same).
+func limitsWithin(got, bound keys.Limits) bool {
+	f := func(g, b *float64) bool { return b == nil || g != nil && *g <= *b }
+	i := func(g, b *int64) bool { return b == nil || g != nil && *g <= *b }
+	return f(got.MaxBudget, bound.MaxBudget) && i(got.TPMLimit, bound.TPMLimit) &&
+		i(got.RPMLimit, bound.RPMLimit) && i(got.MaxParallelRequests, bound.MaxParallelRequests) &&
+		(bound.BudgetDuration == "" || got.BudgetDuration == bound.BudgetDuration)
 }
 
 // adminOnlyFields are request fields that raise a limit, a role or an

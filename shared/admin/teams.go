@@ -133,7 +133,15 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 }
 
 // POST /team/delete {team_ids: [...]}: deletes the teams, the keys bound to
-// them (as LiteLLM does), and their membership on users.
+// them (as LiteLLM does), and their membership on users. An id without a
+// team record whose keys remain is swept too: 404 only when there is
+// neither a team nor a key.
+//
+// Keys go first, then the team, then the keys once more: the store refuses
+// a key for a team that no longer exists, so a key created (or moved into
+// the team) while it is being deleted is either refused or found by the
+// second sweep. An interruption leaves the team with fewer keys, never a
+// key that has lost its team's restrictions.
 func (h *handler) teamDelete(c *call) (any, *apierr.Error) {
 	v, e := c.body(teamDeleteSchema)
 	if e != nil {
@@ -144,8 +152,19 @@ func (h *handler) teamDelete(c *call) (any, *apierr.Error) {
 		return nil, apierr.BadRequest("team_ids", "team_ids (a non-empty list of team ids) is required")
 	}
 	for i, id := range ids {
-		if _, err := h.store.GetTeam(c.ctx, id); err != nil {
-			return nil, h.storeErr(c, err, "team "+quote(id), fmt.Sprintf("team_ids[%d]", i))
+		param := fmt.Sprintf("team_ids[%d]", i)
+		_, err := h.store.GetTeam(c.ctx, id)
+		if isNotFound(err) {
+			ks, lerr := h.store.ListKeys(c.ctx, keys.KeyFilter{TeamID: id})
+			if lerr != nil {
+				return nil, h.storeErr(c, lerr, "keys", param)
+			}
+			if len(ks) > 0 {
+				continue // no team, but keys naming it: delete them
+			}
+		}
+		if err != nil {
+			return nil, h.storeErr(c, err, "team "+quote(id), param)
 		}
 	}
 	deletedKeys := []string{}
@@ -155,25 +174,36 @@ func (h *handler) teamDelete(c *call) (any, *apierr.Error) {
 		if slices.Contains(deletedTeams, id) {
 			continue
 		}
-		ks, err := h.store.ListKeys(c.ctx, keys.KeyFilter{TeamID: id})
-		if err != nil {
-			return nil, h.storeErr(c, err, "keys", "team_ids")
-		}
-		for _, k := range ks {
-			if err := h.store.DeleteKey(c.ctx, k.Token); err != nil && !isNotFound(err) {
-				return nil, h.storeErr(c, err, "key", "team_ids")
+		n := 0
+		sweep := func() *apierr.Error {
+			ks, err := h.store.ListKeys(c.ctx, keys.KeyFilter{TeamID: id})
+			if err != nil {
+				return h.storeErr(c, err, "keys", "team_ids")
 			}
-			deletedKeys = append(deletedKeys, k.Token)
-			h.audit(c, "key.delete", append(keyAttrs(k), slog.String("reason", "team "+id+" deleted"))...)
+			for _, k := range ks {
+				if err := h.store.DeleteKey(c.ctx, k.Token); err != nil && !isNotFound(err) {
+					return h.storeErr(c, err, "key", "team_ids")
+				}
+				deletedKeys = append(deletedKeys, k.Token)
+				n++
+				h.audit(c, "key.delete", append(keyAttrs(k), slog.String("reason", "team "+id+" deleted"))...)
+			}
+			return nil
+		}
+		if e := sweep(); e != nil {
+			return nil, e
 		}
 		if err := h.store.DeleteTeam(c.ctx, id); err != nil && !isNotFound(err) {
 			return nil, h.storeErr(c, err, "team", "team_ids")
+		}
+		if e := sweep(); e != nil {
+			return nil, e
 		}
 		if e := h.dropMembership(c, id); e != nil {
 			return nil, e
 		}
 		deletedTeams = append(deletedTeams, id)
-		h.audit(c, "team.delete", slog.String("target", id), slog.Int("keys_deleted", len(ks)))
+		h.audit(c, "team.delete", slog.String("target", id), slog.Int("keys_deleted", n))
 	}
 	return map[string]any{"deleted_teams": deletedTeams, "deleted_keys": deletedKeys}, nil
 }

@@ -1,11 +1,14 @@
 package boltstore
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/keywaygw/keyway/shared/keys"
 	"github.com/keywaygw/keyway/shared/keys/keystest"
@@ -18,6 +21,17 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("Open: got error %v; want nil", err)
 		}
 		return s
+	}, plantKey)
+}
+
+// plantKey writes k as CreateKey does (record and indexes) but without
+// checking that its user and team exist (keystest.PlantKey).
+func plantKey(ctx context.Context, s keys.Store, k *keys.Key) error {
+	return s.(*Store).update(ctx, func(tx *bbolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k); err != nil {
+			return err
+		}
+		return indexKey(tx, k)
 	})
 }
 

@@ -23,9 +23,28 @@ func checkCurrent(k *keys.Key) error {
 	return nil
 }
 
-// CreateKey stores k; ErrExists when the token or the alias is taken. The
-// check and the write share one transaction, so of two concurrent creates
-// with one alias exactly one wins.
+// checkOwners refuses a key whose user or team has no record (ErrNotFound
+// naming it). prev is the stored record the write replaces (nil for a new
+// key): an owner it already names is not checked again, so a key whose team
+// was deleted can still be blocked or rotated. Called inside the write
+// transaction, so DeleteUser (one transaction too) runs either wholly
+// before it, and the key is refused, or wholly after it, and removes the
+// key.
+func checkOwners(tx *bbolt.Tx, k, prev *keys.Key) error {
+	if k.UserID != "" && (prev == nil || prev.UserID != k.UserID) && tx.Bucket(bucketUsers).Get([]byte(k.UserID)) == nil {
+		return fmt.Errorf("key %s: user %q: %w", abbrev(k.Token), k.UserID, keys.ErrNotFound)
+	}
+	if k.TeamID != "" && (prev == nil || prev.TeamID != k.TeamID) && tx.Bucket(bucketTeams).Get([]byte(k.TeamID)) == nil {
+		return fmt.Errorf("key %s: team %q: %w", abbrev(k.Token), k.TeamID, keys.ErrNotFound)
+	}
+	return nil
+}
+
+// CreateKey stores k; ErrExists when the token or the alias is taken,
+// ErrNotFound when its user or team has no record. The checks and the write
+// share one transaction, so of two concurrent creates with one alias exactly
+// one wins, and a key created while its user is deleted is either refused
+// or deleted with the user.
 func (s *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if err := checkCurrent(k); err != nil {
 		return err
@@ -37,6 +56,9 @@ func (s *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 		}
 		if aliasHolder(tx, k.KeyAlias) != "" {
 			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+		}
+		if err := checkOwners(tx, k, nil); err != nil {
+			return err
 		}
 		if err := putJSON(b, k.Token, k); err != nil {
 			return fmt.Errorf("creating key %s: %w", abbrev(k.Token), err)
@@ -101,7 +123,8 @@ func (s *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, err
 // UpdateKey replaces the current key stored under k.Token and moves it in
 // the indexes when its user, team or alias changed. Taking an alias another
 // key holds fails with ErrExists; a missing key or a rotation record fails
-// with ErrNotFound.
+// with ErrNotFound, and so does moving the key to a user or team that has
+// no record.
 func (s *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 	if err := checkCurrent(k); err != nil {
 		return err
@@ -113,6 +136,9 @@ func (s *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		}
 		if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
 			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+		}
+		if err := checkOwners(tx, k, old); err != nil {
+			return err
 		}
 		if err := unindexKey(tx, old); err != nil {
 			return err
@@ -218,8 +244,8 @@ func (s *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, er
 
 // RotateKey moves the current key at oldToken to next.Token in one
 // transaction (/key/regenerate). Everything is checked before anything is
-// written, and bbolt rolls back on any error, so a refused rotation changes
-// nothing.
+// written (including that a changed user or team exists), and bbolt rolls
+// back on any error, so a refused rotation changes nothing.
 //
 // With graceUntil, oldToken stays as a rotation record: a copy of the old
 // key with RotatedTo = next.Token, Expires = graceUntil and no alias (the
@@ -244,6 +270,9 @@ func (s *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, 
 		}
 		if h := aliasHolder(tx, next.KeyAlias); h != "" && h != oldToken {
 			return fmt.Errorf("key alias %q: %w", next.KeyAlias, keys.ErrExists)
+		}
+		if err := checkOwners(tx, next, cur); err != nil {
+			return err
 		}
 
 		if err := unindexKey(tx, cur); err != nil {

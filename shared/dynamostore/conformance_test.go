@@ -17,5 +17,5 @@ func TestConformance(t *testing.T) {
 	keystest.Run(t, func(t *testing.T) keys.Store {
 		client, table := awstest.NewTable(t, srv)
 		return dynamostore.New(client, table)
-	})
+	}, dynamostore.PlantKey)
 }

@@ -81,8 +81,28 @@ func (st *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, er
 	return rec.key, nil
 }
 
-// CreateKey implements keys.Store: a conditional put of the key, in one
-// transaction with a conditional put of its alias item when it has one.
+// ownerChecks returns the condition checks that make a write of k fail
+// with keys.ErrNotFound when its user or team has no item: a ConditionCheck
+// attribute_exists(pk) on USER#<id> and TEAM#<id>, in the same transaction
+// as the write, so that a key created while its user is being deleted is
+// either refused or seen (and deleted) by DeleteUser. prev is the stored
+// record the write replaces (nil for a new key): an owner it already names
+// is not checked again, so a key whose team was deleted can still be
+// blocked or rotated.
+func (st *Store) ownerChecks(k, prev *keys.Key) []op {
+	var ops []op
+	if k.UserID != "" && (prev == nil || prev.UserID != k.UserID) {
+		ops = append(ops, st.check(userPK(k.UserID), condPresent, fmt.Errorf("user %q: %w", k.UserID, keys.ErrNotFound)))
+	}
+	if k.TeamID != "" && (prev == nil || prev.TeamID != k.TeamID) {
+		ops = append(ops, st.check(teamPK(k.TeamID), condPresent, fmt.Errorf("team %q: %w", k.TeamID, keys.ErrNotFound)))
+	}
+	return ops
+}
+
+// CreateKey implements keys.Store: a conditional put of the key; in one
+// transaction with a conditional put of its alias item when it has one, and
+// with condition checks that its user and team exist when it names them.
 func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if k.Token == "" {
 		return fmt.Errorf("creating key: empty token")
@@ -95,6 +115,7 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if aliasOf(k) != "" {
 		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
 	}
+	ops = append(ops, st.ownerChecks(k, nil)...)
 	err = retryConflicts(func() error {
 		return st.claimingAlias(ctx, aliasOf(k), st.write(ctx, ops))
 	})
@@ -139,7 +160,8 @@ func (st *Store) claimingAlias(ctx context.Context, alias string, err error) err
 
 // UpdateKey implements keys.Store. It reads the item, then replaces it under
 // an optimistic lock on its version (the rotation back-references it carries
-// must survive), claiming and releasing alias items in the same transaction.
+// must survive), claiming and releasing alias items in the same transaction,
+// with a check that a changed user or team exists.
 func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 	err := retryConflicts(func() error {
 		cur, err := st.getKeyRecord(ctx, k.Token)
@@ -156,6 +178,7 @@ func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		}
 		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
 		ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
+		ops = append(ops, st.ownerChecks(k, cur.key)...)
 		return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
 	})
 	if err != nil {
@@ -235,7 +258,8 @@ func (st *Store) delRotation(r, target string) op {
 
 // RotateKey implements keys.Store. One transaction puts next (failing with
 // keys.ErrExists if its token is taken), replaces oldToken by a rotation
-// record (or deletes it), and moves the alias. The rotation records that
+// record (or deletes it), moves the alias, and checks that a changed user or
+// team exists. The rotation records that
 // pointed at oldToken are re-pointed at next.Token with a grace period (each
 // keeps its own expiry, so every old secret reaches the current record in
 // one hop) and deleted without one. A rotation record cannot be rotated:
@@ -289,6 +313,7 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 			ops = append(ops, st.del(keyPK(oldToken), "#v = :v", namesVer, verVals(cur.version), errConflict))
 		}
 		ops = append(ops, st.moveAlias(cur.key, next.Token, aliasOf(next))...)
+		ops = append(ops, st.ownerChecks(next, cur.key)...)
 		for _, r := range live {
 			if graceUntil == nil {
 				// No grace for the newest old secret: none for older ones.
@@ -500,10 +525,17 @@ const deleteUserRounds = 5
 // its user. Each key delete is conditional on the key still belonging to
 // the user, so a key moved to another user meanwhile is kept.
 //
-// The keys are found on gsi1, which is eventually consistent: a key created
-// for the user a moment before the call may not be seen yet. After deleting
-// the user, DeleteUser looks once more and deletes what has appeared;
-// docs/storage.md discusses the remaining window.
+// Keys that name the user are deleted even when the user item is already
+// gone (keys written before CreateKey checked the user, or left by an
+// interrupted delete); only when there is neither the item nor a key is the
+// result keys.ErrNotFound.
+//
+// CreateKey, UpdateKey and RotateKey check in their own transaction that
+// the user item exists, so no key is added for the user once its item is
+// deleted. The keys are found on gsi1, which is eventually consistent: a
+// key created for the user a moment before the call may not be seen yet.
+// After deleting the user, DeleteUser looks once more and deletes what has
+// appeared; docs/storage.md discusses the remaining window.
 func (st *Store) DeleteUser(ctx context.Context, userID string) ([]string, error) {
 	if userID == "" {
 		return nil, fmt.Errorf("deleting user: %w", keys.ErrNotFound)
@@ -512,11 +544,9 @@ func (st *Store) DeleteUser(ctx context.Context, userID string) ([]string, error
 	if err != nil {
 		return nil, fmt.Errorf("deleting user %q: %w", userID, err)
 	}
-	if it == nil {
-		return nil, fmt.Errorf("deleting user %q: %w", userID, keys.ErrNotFound)
-	}
+	hadUser := it != nil
 	var deleted []string
-	userGone := false
+	userGone := !hadUser
 	for round := 0; ; round++ {
 		if round == deleteUserRounds {
 			return done(deleted), fmt.Errorf("deleting user %q: keys still changing after %d rounds", userID, round)
@@ -526,6 +556,9 @@ func (st *Store) DeleteUser(ctx context.Context, userID string) ([]string, error
 			return done(deleted), fmt.Errorf("deleting user %q: finding keys: %w", userID, err)
 		}
 		if userGone && len(recs) == 0 {
+			if !hadUser && len(deleted) == 0 {
+				return nil, fmt.Errorf("deleting user %q: %w", userID, keys.ErrNotFound)
+			}
 			return done(deleted), nil
 		}
 		groups, err := st.userKeyDeletes(ctx, userID, recs)

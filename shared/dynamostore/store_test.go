@@ -68,6 +68,21 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{st: dynamostore.New(client, table), raw: raw, table: table, ops: ops, ctx: ctx, server: srv}
 }
 
+// owners creates user and team (each unless "") so that keys may name them.
+func (f *fixture) owners(t *testing.T, user, team string) {
+	t.Helper()
+	if user != "" {
+		if err := f.st.CreateUser(f.ctx, &keys.User{UserID: user, UserRole: keys.RoleInternalUser}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if team != "" {
+		if err := f.st.CreateTeam(f.ctx, &keys.Team{TeamID: team}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func newKey(t *testing.T, mod func(*keys.Key)) *keys.Key {
 	t.Helper()
 	secret, err := keys.NewSecret()
@@ -121,6 +136,7 @@ func TestKeyRoundTrip(t *testing.T) {
 		k.BudgetDuration = "30d"
 		k.CreatedBy = "admin"
 	})
+	f.owners(t, "alice", "eng")
 	if err := f.st.CreateKey(f.ctx, k); err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +380,7 @@ func TestRotateKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.ctx
 	k0 := newKey(t, func(k *keys.Key) { k.KeyAlias = "svc"; k.UserID = "alice" })
+	f.owners(t, "alice", "")
 	if err := f.st.CreateKey(ctx, k0); err != nil {
 		t.Fatal(err)
 	}
@@ -457,6 +474,7 @@ func TestDeleteUserLeavesNothingThatAuthenticates(t *testing.T) {
 			all = append(all, rotated.Token)
 			// Someone else's key survives.
 			dave := newKey(t, func(k *keys.Key) { k.UserID = "dave" })
+			f.owners(t, "dave", "")
 			if err := f.st.CreateKey(ctx, dave); err != nil {
 				t.Fatal(err)
 			}

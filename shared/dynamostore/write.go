@@ -62,6 +62,16 @@ func (st *Store) update(key item, expr, cond string, names map[string]string, va
 	}}, onFail: onFail}
 }
 
+// check is a condition on an item the transaction does not write (a
+// ConditionCheck): the transaction fails unless cond holds.
+func (st *Store) check(key item, cond string, onFail error) op {
+	return op{w: types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:           aws.String(st.table),
+		Key:                 key,
+		ConditionExpression: aws.String(cond),
+	}}, onFail: onFail}
+}
+
 func optString(v string) *string {
 	if v == "" {
 		return nil
@@ -146,6 +156,9 @@ func (st *Store) writeOne(ctx context.Context, o op) error {
 			ConditionExpression:      w.Update.ConditionExpression,
 			ExpressionAttributeNames: w.Update.ExpressionAttributeNames, ExpressionAttributeValues: w.Update.ExpressionAttributeValues,
 		})
+	case w.ConditionCheck != nil:
+		// Only meaningful beside a write, in one transaction.
+		return fmt.Errorf("a condition check without a write")
 	default:
 		return fmt.Errorf("empty write")
 	}

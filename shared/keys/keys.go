@@ -146,13 +146,28 @@ type KeyFilter struct {
 // when the id (or a key's token or alias) is taken; Update* and Delete* fail
 // with ErrNotFound when the record is gone. List* return records sorted by
 // id (keys by CreatedAt, then Token).
+//
+// A key never gets a user or team that does not exist. CreateKey, and
+// UpdateKey and RotateKey when they give the key a UserID or TeamID other
+// than the one stored, fail with ErrNotFound (wrapped, naming the user or
+// team) when that UserID or TeamID is non-empty and has no record, and
+// write nothing. The check is part of the write itself (one transaction),
+// not a read before it: a key created or moved while its user is being
+// deleted either is refused or is removed by DeleteUser, so no key
+// outlives its user. An unchanged UserID or TeamID is not checked again: a
+// key may already name a team that DeleteTeam has since removed (DeleteTeam
+// keeps the team's keys) or a user that has no record (data written before
+// this rule, or imported), and it must stay possible to block, update or
+// rotate such a key.
 type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, userID string) (*User, error)
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser removes the user and every key it owns (including rotation
 	// records), so that nothing left behind can authenticate. It returns the
-	// tokens removed.
+	// tokens removed. Keys that name userID are removed even when the user
+	// record is already gone; only when there is neither a user record nor
+	// a key naming it does DeleteUser fail with ErrNotFound.
 	DeleteUser(ctx context.Context, userID string) (deletedTokens []string, err error)
 	ListUsers(ctx context.Context) ([]*User, error)
 
@@ -163,14 +178,16 @@ type Store interface {
 	ListTeams(ctx context.Context) ([]*Team, error)
 
 	// CreateKey stores k under k.Token. It fails with ErrExists when the
-	// token, or a non-empty KeyAlias, is already used.
+	// token, or a non-empty KeyAlias, is already used, and with ErrNotFound
+	// when a non-empty UserID or TeamID has no record (see above).
 	CreateKey(ctx context.Context, k *Key) error
 	// GetKey is the request-path lookup: one read by token.
 	GetKey(ctx context.Context, token string) (*Key, error)
 	// GetKeyByAlias finds a current (not rotated) key by its alias.
 	GetKeyByAlias(ctx context.Context, alias string) (*Key, error)
 	// UpdateKey replaces the key stored under k.Token. Changing KeyAlias to
-	// one in use fails with ErrExists.
+	// one in use fails with ErrExists; changing UserID or TeamID to one
+	// without a record fails with ErrNotFound.
 	UpdateKey(ctx context.Context, k *Key) error
 	// DeleteKey removes the key and any rotation record pointing at it.
 	DeleteKey(ctx context.Context, token string) error
@@ -179,7 +196,9 @@ type Store interface {
 	// RotateKey atomically moves the key stored under oldToken to
 	// next.Token (next carries every field to keep). If graceUntil is
 	// non-nil, oldToken stays behind as a rotation record pointing at
-	// next.Token that expires then; otherwise oldToken is removed.
+	// next.Token that expires then; otherwise oldToken is removed. A
+	// next.UserID or next.TeamID that differs from the stored key's and has
+	// no record fails with ErrNotFound.
 	RotateKey(ctx context.Context, oldToken string, next *Key, graceUntil *time.Time) error
 
 	Close() error

@@ -1,6 +1,7 @@
 package keystest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -182,9 +183,40 @@ func mustCreateTeam(t *testing.T, s keys.Store, tm *keys.Team) {
 	noErr(t, "CreateTeam("+tm.TeamID+")", s.CreateTeam(ctx(t), tm))
 }
 
+// mustCreateKey creates k, first creating its user and team (mustOwners)
+// when they have no record yet.
 func mustCreateKey(t *testing.T, s keys.Store, k *keys.Key) {
 	t.Helper()
+	mustOwners(t, s, k)
 	noErr(t, "CreateKey("+label(k.Token)+")", s.CreateKey(ctx(t), k))
+}
+
+// mustOwners creates a plain record for the user and the team k names, for
+// each that has none yet: a store refuses a key whose user or team does not
+// exist. Tests that compare users or teams create them with fullUser and
+// fullTeam first; those are left as they are.
+func mustOwners(t *testing.T, s keys.Store, k *keys.Key) {
+	t.Helper()
+	if id := k.UserID; id != "" {
+		_, err := s.GetUser(ctx(t), id)
+		if errors.Is(err, keys.ErrNotFound) {
+			err = s.CreateUser(ctx(t), &keys.User{UserID: id, UserRole: keys.RoleInternalUser, CreatedAt: at(0), UpdatedAt: at(0)})
+			if errors.Is(err, keys.ErrExists) {
+				err = nil // created meanwhile
+			}
+		}
+		noErr(t, "creating user "+id+" for key "+label(k.Token), err)
+	}
+	if id := k.TeamID; id != "" {
+		_, err := s.GetTeam(ctx(t), id)
+		if errors.Is(err, keys.ErrNotFound) {
+			err = s.CreateTeam(ctx(t), &keys.Team{TeamID: id, CreatedAt: at(0), UpdatedAt: at(0)})
+			if errors.Is(err, keys.ErrExists) {
+				err = nil
+			}
+		}
+		noErr(t, "creating team "+id+" for key "+label(k.Token), err)
+	}
 }
 
 func mustGetKey(t *testing.T, s keys.Store, tok string) *keys.Key {

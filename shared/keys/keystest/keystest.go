@@ -38,12 +38,16 @@
 //     returns records the caller may change freely.
 //   - Records with an empty id (user id, team id, key token) are refused
 //     with an error.
-//   - A key may name a user or team that has no record (design: a missing
-//     user is never a reason to deny).
+//   - A key never gets a user or team that has no record (keys.Store's
+//     rule): CreateKey, and UpdateKey or RotateKey giving the key another
+//     user or team, fail with ErrNotFound and write nothing. A key created
+//     while DeleteUser removes its user never survives both. A key that
+//     already names a missing user or team (planted, see PlantKey) can
+//     still be updated and rotated as long as those stay the same, and
+//     DeleteUser of a user without a record removes the keys naming it.
 //
 // Not pinned, because keys.Store does not say: what DeleteTeam does to the
-// team's keys, and what DeleteUser does when the user record is missing but
-// keys still name it.
+// team's keys.
 package keystest
 
 import (
@@ -54,16 +58,26 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
+// PlantKey writes k into s as CreateKey would (indexes, alias) but without
+// checking that its user and team exist: the state that keys written before
+// keys.Store required them, or imported, leave a store in. No keys.Store
+// method can produce it, so each store's own test supplies this from the
+// store's internals; the suite uses it only to set such keys up.
+type PlantKey func(ctx context.Context, s keys.Store, k *keys.Key) error
+
 // Run runs the conformance suite against stores made by newStore; each
-// subtest gets a fresh, empty store.
+// subtest gets a fresh, empty store. plant is required (see PlantKey).
 //
 // Run closes every store it gets, once, when its subtest ends, and checks
 // that Close succeeds; newStore should not close it, but should register
 // t.Cleanup for anything else the store needs removed (files, tables).
 // Subtests run one after another; the concurrency subtests start at most 100
 // goroutines against one store.
-func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) keys.Store, plant PlantKey) {
 	t.Helper()
+	if plant == nil {
+		t.Fatal("keystest.Run: plant is nil; the suite needs a PlantKey for the store")
+	}
 	groups := []struct {
 		name  string
 		tests []test
@@ -74,6 +88,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 		{"listing keys", listTests()},
 		{"deleting a user", deleteUserTests()},
 		{"rotating keys", rotateTests()},
+		{"owners must exist", ownerTests()},
 		{"records are values", copyTests()},
 		{"concurrency", concurrencyTests()},
 		{"edge cases", edgeTests()},
@@ -88,11 +103,27 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 							t.Errorf("Close: got error %v; want nil", err)
 						}
 					})
-					tc.run(t, s)
+					tc.run(t, env{Store: s, plant: plant})
 				})
 			}
 		})
 	}
+}
+
+// env is the store under test, with the suite's way to plant keys.
+type env struct {
+	keys.Store
+	plant PlantKey
+}
+
+// mustPlant writes k without the owner checks (see PlantKey).
+func mustPlant(t *testing.T, s keys.Store, k *keys.Key) {
+	t.Helper()
+	e, ok := s.(env)
+	if !ok {
+		t.Fatalf("mustPlant: the store is not the suite's env")
+	}
+	noErr(t, "PlantKey("+label(k.Token)+")", e.plant(ctx(t), e.Store, k))
 }
 
 // test is one subtest: a sentence naming the rule, and its check.

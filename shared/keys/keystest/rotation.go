@@ -74,6 +74,7 @@ func rotateTests() []test {
 			wantErr(t, "GetKeyByAlias(alias-k1) after rotating to a new alias", err, keys.ErrNotFound)
 		}},
 		{"rotating a missing key fails with ErrNotFound and stores nothing", func(t *testing.T, s keys.Store) {
+			mustOwners(t, s, fullKey("ghost"))
 			err := s.RotateKey(ctx(t), token("ghost"), successor(fullKey("ghost"), "ghost2"), ptr(at(60)))
 			wantErr(t, "RotateKey(ghost)", err, keys.ErrNotFound)
 			wantGone(t, s, token("ghost2"))

@@ -132,6 +132,9 @@ func concurrencyTests() []test {
 	return []test{
 		{"100 concurrent creates of keys with distinct tokens all succeed", func(t *testing.T, s keys.Store) {
 			const n = 100
+			for i := range 3 {
+				mustOwners(t, s, key("owner", fmt.Sprintf("user%d", i), "", at(0)))
+			}
 			errs := parallel(n, func(i int) error {
 				k := key(fmt.Sprintf("p%03d", i), fmt.Sprintf("user%d", i%3), "", at(i))
 				k.KeyAlias = fmt.Sprintf("alias-%03d", i)
@@ -151,6 +154,7 @@ func concurrencyTests() []test {
 		}},
 		{"20 concurrent creates with the same alias: exactly one succeeds", func(t *testing.T, s keys.Store) {
 			const n = 20
+			mustOwners(t, s, key("owner", "alice", "", at(0)))
 			errs := parallel(n, func(i int) error {
 				k := key(fmt.Sprintf("same%02d", i), "alice", "", at(i))
 				k.KeyAlias = "contested"
