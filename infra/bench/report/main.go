@@ -364,7 +364,7 @@ func (r *report) render(notesFile string) string {
 	for _, t := range r.targets {
 		p("| %s | %s | **%s** |\n", t.name, t.value, t.verdict)
 	}
-	p("\n")
+	p("\nWhy each target is missed or inconclusive, from the profiles: *Analysis* at the end.\n\n")
 
 	p("## Machine\n\n```\n%s```\n\n", r.read("machine.txt"))
 	p("Run parameters: %s.\n\n", r.paramLine())
@@ -575,7 +575,7 @@ func (r *report) overhead(p func(string, ...any)) {
 		adds := paired(k16, d16, add99)
 		r.target("added p99 over direct ≤ 1 ms at 16 connections", agreed(adds, func(x float64) bool { return x <= 1 }),
 			"%s (per repetition: %s; direct's own p99: %s)", signedMs(median(adds)), listMs(adds),
-			listMs(field(d16, func(w wrkRun) float64 { return w.p99 })))
+			plainMs(field(d16, func(w wrkRun) float64 { return w.p99 })))
 	}
 }
 
@@ -610,6 +610,14 @@ func list(xs []float64, format string) string {
 	s := make([]string, len(xs))
 	for i, x := range xs {
 		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func plainMs(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmtMs(x)
 	}
 	return strings.Join(s, ", ")
 }
