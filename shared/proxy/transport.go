@@ -45,13 +45,8 @@ func NewTransport() *http.Transport {
 }
 
 // copyBufferSize is the size of the buffers ReverseProxy copies response
-// bodies through. With FlushInterval -1 every read is written (and flushed)
-// at once, so the buffer bounds the size of each write to the client: at
-// 32 KiB a 1 GiB download was 95% read/write syscalls and ran at 0.5× a
-// direct call (docs/performance.md). Streams are unaffected: a read returns
-// what has arrived, however large the buffer. Buffers are pooled, so the
-// cost is memory per concurrent response, not allocation per request.
-const copyBufferSize = 256 << 10
+// bodies through.
+const copyBufferSize = 32 << 10
 
 // bufferPool recycles ReverseProxy's response copy buffers, which it would
 // otherwise allocate per request.
