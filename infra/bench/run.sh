@@ -353,7 +353,7 @@ COLD_ENV=(-env KEYWAY_CONFIG="$OUT/keyway.yaml" -env KEYWAY_STORE="bolt:$OUT/key
 # The log holds the RIE's own init trace too: the bootstrap's starts at INIT START.
 awk '/INIT START/ {on = 1} on && $1=="init" && $7=="clock," {printf "%8.3f ms  %9s bytes  %s\n", $5, $8, $2; total += $5}
 	END {printf "%8.3f ms  total of the bootstrap'"'"'s package inits\n", total > "/dev/stderr"}' \
-	"$OUT/cold-logs/inittrace-01.log" 2>"$OUT/inittrace-total.txt" | sort -rn | head -10 >"$OUT/inittrace.txt"
+	"$OUT/cold-logs/inittrace-01.log" 2>"$OUT/inittrace-total.txt" | sort -rn | sed -n 1,10p >"$OUT/inittrace.txt" # sed reads all: no SIGPIPE under pipefail
 cat "$OUT/inittrace-total.txt" >>"$OUT/inittrace.txt"
 hyperfine -N --warmup 3 --runs 20 --style basic "$OUT/bin/gateway -check" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$OUT/check.txt"
 
