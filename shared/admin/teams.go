@@ -151,21 +151,11 @@ func (h *handler) teamDelete(c *call) (any, *apierr.Error) {
 	if len(ids) == 0 {
 		return nil, apierr.BadRequest("team_ids", "team_ids (a non-empty list of team ids) is required")
 	}
-	for i, id := range ids {
-		param := fmt.Sprintf("team_ids[%d]", i)
+	if e := h.checkDeletable(c, "team", "team_ids", ids, func(id string) error {
 		_, err := h.store.GetTeam(c.ctx, id)
-		if isNotFound(err) {
-			ks, lerr := h.store.ListKeys(c.ctx, keys.KeyFilter{TeamID: id})
-			if lerr != nil {
-				return nil, h.storeErr(c, lerr, "keys", param)
-			}
-			if len(ks) > 0 {
-				continue // no team, but keys naming it: delete them
-			}
-		}
-		if err != nil {
-			return nil, h.storeErr(c, err, "team "+quote(id), param)
-		}
+		return err
+	}, func(id string) keys.KeyFilter { return keys.KeyFilter{TeamID: id} }); e != nil {
+		return nil, e
 	}
 	deletedKeys := []string{}
 	deletedTeams := []string{}

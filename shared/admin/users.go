@@ -255,21 +255,11 @@ func (h *handler) userDelete(c *call) (any, *apierr.Error) {
 	if len(ids) == 0 {
 		return nil, apierr.BadRequest("user_ids", "user_ids (a non-empty list of user ids) is required")
 	}
-	for i, id := range ids {
-		param := fmt.Sprintf("user_ids[%d]", i)
+	if e := h.checkDeletable(c, "user", "user_ids", ids, func(id string) error {
 		_, err := h.store.GetUser(c.ctx, id)
-		if isNotFound(err) {
-			ks, lerr := h.store.ListKeys(c.ctx, keys.KeyFilter{UserID: id})
-			if lerr != nil {
-				return nil, h.storeErr(c, lerr, "keys", param)
-			}
-			if len(ks) > 0 {
-				continue // no user, but keys naming it: delete them
-			}
-		}
-		if err != nil {
-			return nil, h.storeErr(c, err, "user "+quote(id), param)
-		}
+		return err
+	}, func(id string) keys.KeyFilter { return keys.KeyFilter{UserID: id} }); e != nil {
+		return nil, e
 	}
 	deletedKeys := []string{}
 	deletedUsers := []string{}
@@ -320,4 +310,28 @@ func (h *handler) userList(c *call) (any, *apierr.Error) {
 		list = append(list, renderUser(u))
 	}
 	return map[string]any{"users": list, "total": len(kept), "page": page, "page_size": size, "total_pages": count}, nil
+}
+
+// checkDeletable checks, before anything is deleted, that every id names a
+// record (get), or at least keys that still name it (filter), which the
+// delete then sweeps as orphans. It answers 404 for an id with neither, and
+// the store's error for anything else.
+func (h *handler) checkDeletable(c *call, what, field string, ids []string, get func(id string) error, filter func(id string) keys.KeyFilter) *apierr.Error {
+	for i, id := range ids {
+		param := fmt.Sprintf("%s[%d]", field, i)
+		err := get(id)
+		if isNotFound(err) {
+			ks, lerr := h.store.ListKeys(c.ctx, filter(id))
+			if lerr != nil {
+				return h.storeErr(c, lerr, "keys", param)
+			}
+			if len(ks) > 0 {
+				continue // no record, but keys naming it: delete them
+			}
+		}
+		if err != nil {
+			return h.storeErr(c, err, what+" "+quote(id), param)
+		}
+	}
+	return nil
 }
