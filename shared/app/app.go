@@ -120,20 +120,24 @@ func Build(ctx context.Context, o Options) (*App, error) {
 
 	cache := auth.NewCache(cfg.Settings.KeyCacheTTL, 0)
 	authn := auth.NewAuthenticator(store, cache, logger)
+	fwd := proxy.New(proxy.Options{
+		Transport:           o.Transport,
+		MaxRequestBodyBytes: cfg.Settings.MaxRequestBodyBytes,
+		Logger:              logger,
+	})
 	handler := gateway.New(gateway.Options{
 		Config: watcher.Current,
 		Auth:   authn,
-		Cache:  cache,
 		Admin: admin.New(admin.Options{
 			Store:      store,
 			Invalidate: authn.Invalidate,
 			Logger:     logger,
 		}),
-		Proxy: proxy.New(proxy.Options{
-			Transport:           o.Transport,
-			MaxRequestBodyBytes: cfg.Settings.MaxRequestBodyBytes,
-			Logger:              logger,
-		}),
+		Proxy: fwd,
+		OnConfig: func(cfg *config.Config) {
+			cache.SetTTL(cfg.Settings.KeyCacheTTL)
+			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)
+		},
 		Logger: logger,
 	})
 	return &App{Handler: handler, Config: watcher, Store: store, Logger: logger}, nil

@@ -29,8 +29,10 @@ type Options struct {
 	Config func() *config.Config
 	// Auth authenticates credentials against the key store.
 	Auth *auth.Authenticator
-	// Cache is the Authenticator's cache, so a reloaded key_cache_ttl applies.
-	Cache *auth.Cache
+	// OnConfig is called once for each new config, before it serves a
+	// request, so that settings owned by other parts (the key cache's TTL,
+	// the proxy's body limit) follow a reload. Optional.
+	OnConfig func(*config.Config)
 	// Admin serves /key, /user and /team after authentication.
 	Admin http.Handler
 	// Proxy forwards pass-through requests.
@@ -71,7 +73,9 @@ func (g *Gateway) snapshot() *snapshot {
 		return s
 	}
 	s := &snapshot{cfg: cfg, table: route.New(cfg.Endpoints)}
-	g.opts.Cache.SetTTL(cfg.Settings.KeyCacheTTL)
+	if g.opts.OnConfig != nil {
+		g.opts.OnConfig(cfg)
+	}
 	g.current.Store(s)
 	return s
 }

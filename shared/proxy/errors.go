@@ -69,7 +69,7 @@ func (p *Proxy) classify(st *state, err error) failure {
 	case errors.Is(err, errBodyTooLarge) || errors.Is(st.body.readErr(), errBodyTooLarge):
 		return failure{
 			err: apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeTooLarge, fmt.Sprintf(
-				"request body is larger than the %d-byte limit", p.maxBody)),
+				"request body is larger than the %d-byte limit", st.maxBody)),
 			reason: "request body too large",
 		}
 	case errors.Is(err, errHeaderTimeout) || (st.ctx != nil && context.Cause(st.ctx) == errHeaderTimeout):

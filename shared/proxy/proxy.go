@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/keywaygw/keyway/shared/config"
@@ -46,16 +47,14 @@ type Options struct {
 // request context.
 type Proxy struct {
 	rp      *httputil.ReverseProxy
-	maxBody int64
+	maxBody atomic.Int64
 	log     *slog.Logger
 }
 
 // New builds a Proxy and its one httputil.ReverseProxy.
 func New(o Options) *Proxy {
-	p := &Proxy{maxBody: o.MaxRequestBodyBytes, log: o.Logger}
-	if p.maxBody <= 0 {
-		p.maxBody = config.DefaultMaxRequestBody
-	}
+	p := &Proxy{log: o.Logger}
+	p.SetMaxRequestBodyBytes(o.MaxRequestBodyBytes)
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -80,6 +79,16 @@ func New(o Options) *Proxy {
 	return p
 }
 
+// SetMaxRequestBodyBytes changes the body limit for requests that start
+// from now on (a reloaded keyway.max_request_body_bytes); n <= 0 means
+// config.DefaultMaxRequestBody.
+func (p *Proxy) SetMaxRequestBodyBytes(n int64) {
+	if n <= 0 {
+		n = config.DefaultMaxRequestBody
+	}
+	p.maxBody.Store(n)
+}
+
 // state is one request's forwarding state, carried from Forward to the
 // ReverseProxy hooks in the request context.
 type state struct {
@@ -91,6 +100,7 @@ type state struct {
 	ctx     context.Context // parent, canceled with errHeaderTimeout
 	timer   *time.Timer     // fires errHeaderTimeout; stopped on headers
 	timeout time.Duration
+	maxBody int64 // the body limit this request was held to
 }
 
 type stateKey struct{}
@@ -135,7 +145,8 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 		return
 	}
 	st.url = u
-	if r.ContentLength > p.maxBody {
+	st.maxBody = p.maxBody.Load()
+	if r.ContentLength > st.maxBody {
 		p.fail(w, st, errBodyTooLarge)
 		return
 	}
@@ -147,7 +158,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 	out := r.WithContext(context.WithValue(ctx, stateKey{}, st))
 	fullDuplex := false
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		st.body = newLimitedBody(r.Body, r.ContentLength, p.maxBody)
+		st.body = newLimitedBody(r.Body, r.ContentLength, st.maxBody)
 		out.Body = st.body
 		// An HTTP/1 server otherwise drains and closes the request body as
 		// soon as the response headers go out, and the transport, still
