@@ -111,33 +111,28 @@ func (h *handler) teamExists(c *call, teamID, param string) *apierr.Error {
 	return nil
 }
 
-// ownerGone explains a store's ErrNotFound for a key write that gave the key
-// a user or team (checkUser, checkTeam: which of them the store checked). The
-// store checks them inside the write, so a user or team deleted after the
-// handler's own check still fails the write; the answer is the same 400
-// naming user_id or team_id as that check's. nil when both exist (again).
-func (h *handler) ownerGone(c *call, k *keys.Key, checkUser, checkTeam bool) *apierr.Error {
-	if checkUser && k.UserID != "" {
-		if e := h.userExists(c, k.UserID, "user_id"); e != nil {
-			return e
-		}
+// ownerErr answers a key write the store refused because the key's user or
+// team has no record. The store checks the owner inside the write (so a
+// user deleted concurrently is caught too); the handlers do not read it
+// first. nil when err is something else.
+func ownerErr(err error) *apierr.Error {
+	var owner *keys.OwnerNotFoundError
+	if !errors.As(err, &owner) {
+		return nil
 	}
-	if checkTeam && k.TeamID != "" {
-		if e := h.teamExists(c, k.TeamID, "team_id"); e != nil {
-			return e
-		}
+	create := "/user/new"
+	if owner.Field == "team_id" {
+		create = "/team/new"
 	}
-	return nil
+	return apierr.BadRequest(owner.Field, owner.Field+" "+quote(owner.ID)+" does not exist; create it with "+create+" first")
 }
 
-// keyWriteErr maps the error of UpdateKey or RotateKey, which wrote after
-// over before: ErrNotFound is the changed user or team being gone (400) or
-// else the key itself (404).
-func (h *handler) keyWriteErr(c *call, err error, before, after *keys.Key) *apierr.Error {
-	if isNotFound(err) {
-		if e := h.ownerGone(c, after, after.UserID != before.UserID, after.TeamID != before.TeamID); e != nil {
-			return e
-		}
+// keyWriteErr maps the error of CreateKey, UpdateKey or RotateKey: a
+// missing owner is a 400 naming user_id or team_id, anything else the store
+// error (a missing key is a 404).
+func (h *handler) keyWriteErr(c *call, err error) *apierr.Error {
+	if e := ownerErr(err); e != nil {
+		return e
 	}
 	return h.storeErr(c, err, "key", "key")
 }
@@ -218,19 +213,13 @@ func (h *handler) changeKey(c *call, k *keys.Key, v *values) *apierr.Error {
 		if e != nil {
 			return e
 		}
-		if e := h.userExists(c, owner, "user_id"); e != nil {
-			return e
-		}
-		k.UserID = owner
+		k.UserID = owner // the store refuses a user that does not exist
 	}
 	if tid, ok := v.str("team_id"); ok && tid != k.TeamID {
 		if e := h.canTeam(c, tid, "team_id"); e != nil {
 			return e
 		}
-		if e := h.teamExists(c, tid, "team_id"); e != nil {
-			return e
-		}
-		k.TeamID = tid
+		k.TeamID = tid // the store refuses a team that does not exist
 	}
 	if alias, ok := v.str("key_alias"); ok {
 		if e := h.aliasFree(c, alias, k.TokenID); e != nil {
@@ -301,17 +290,11 @@ func (h *handler) keyGenerate(c *call) (any, *apierr.Error) {
 	if e != nil {
 		return nil, e
 	}
-	if owner != "" {
-		if e := h.userExists(c, owner, "user_id"); e != nil {
-			return nil, e
-		}
-	}
+	// The store refuses an owner (user or team) that does not exist, inside
+	// the write; see ownerErr.
 	tid, hasTeam := v.str("team_id")
 	if hasTeam {
 		if e := h.canTeam(c, tid, "team_id"); e != nil {
-			return nil, e
-		}
-		if e := h.teamExists(c, tid, "team_id"); e != nil {
 			return nil, e
 		}
 	} else if ck := c.boundBy(); ck != nil {
@@ -360,15 +343,7 @@ func (h *handler) createKey(c *call, secret, owner, teamID string, v *values) (*
 			}
 			return nil, aliasTaken(k.KeyAlias)
 		}
-		if isNotFound(err) {
-			// The user or team was deleted after the handler checked it:
-			// the store refuses a key naming it.
-			if e := h.ownerGone(c, k, true, true); e != nil {
-				return nil, e
-			}
-			return nil, apierr.BadRequest("user_id", "user_id or team_id was deleted while the key was being created; retry")
-		}
-		return nil, h.storeErr(c, err, "key", "key")
+		return nil, h.keyWriteErr(c, err)
 	}
 	// A custom value may have been tried before and cached as unknown.
 	h.invalidate(k.Token)
@@ -425,7 +400,6 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
-	before := *k
 	if e := h.changeKey(c, k, v); e != nil {
 		return nil, e
 	}
@@ -433,7 +407,7 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 		if errors.Is(err, keys.ErrExists) {
 			return nil, aliasTaken(k.KeyAlias)
 		}
-		return nil, h.keyWriteErr(c, err, &before, k)
+		return nil, h.keyWriteErr(c, err)
 	}
 	h.invalidateKey(k)
 	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
@@ -637,7 +611,7 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 			}
 			return nil, aliasTaken(next.KeyAlias)
 		}
-		return nil, h.keyWriteErr(c, err, &old, &next)
+		return nil, h.keyWriteErr(c, err)
 	}
 	// The old token's cached lookup must go now (or when the grace period
 	// ends, which the cache's own expiry check handles); the new one may

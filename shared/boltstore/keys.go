@@ -23,8 +23,8 @@ func checkCurrent(k *keys.Key) error {
 	return nil
 }
 
-// checkOwners refuses a key whose user or team has no record (ErrNotFound
-// naming it). prev is the stored record the write replaces (nil for a new
+// checkOwners refuses a key whose user or team has no record
+// (keys.OwnerNotFoundError). prev is the stored record the write replaces (nil for a new
 // key): an owner it already names is not checked again, so a key whose team
 // was deleted can still be blocked or rotated. Called inside the write
 // transaction, so DeleteUser (one transaction too) runs either wholly
@@ -32,10 +32,10 @@ func checkCurrent(k *keys.Key) error {
 // key.
 func checkOwners(tx *bbolt.Tx, k, prev *keys.Key) error {
 	if k.UserID != "" && (prev == nil || prev.UserID != k.UserID) && tx.Bucket(bucketUsers).Get([]byte(k.UserID)) == nil {
-		return fmt.Errorf("key %s: user %q: %w", abbrev(k.Token), k.UserID, keys.ErrNotFound)
+		return fmt.Errorf("key %s: %w", abbrev(k.Token), &keys.OwnerNotFoundError{Field: "user_id", ID: k.UserID})
 	}
 	if k.TeamID != "" && (prev == nil || prev.TeamID != k.TeamID) && tx.Bucket(bucketTeams).Get([]byte(k.TeamID)) == nil {
-		return fmt.Errorf("key %s: team %q: %w", abbrev(k.Token), k.TeamID, keys.ErrNotFound)
+		return fmt.Errorf("key %s: %w", abbrev(k.Token), &keys.OwnerNotFoundError{Field: "team_id", ID: k.TeamID})
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func (st *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, er
 }
 
 // ownerChecks returns the condition checks that make a write of k fail
-// with keys.ErrNotFound when its user or team has no item: a ConditionCheck
+// with a keys.OwnerNotFoundError when its user or team has no item: a ConditionCheck
 // attribute_exists(pk) on USER#<id> and TEAM#<id>, in the same transaction
 // as the write, so that a key created while its user is being deleted is
 // either refused or seen (and deleted) by DeleteUser. prev is the stored
@@ -92,10 +92,10 @@ func (st *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, er
 func (st *Store) ownerChecks(k, prev *keys.Key) []op {
 	var ops []op
 	if k.UserID != "" && (prev == nil || prev.UserID != k.UserID) {
-		ops = append(ops, st.check(userPK(k.UserID), condPresent, fmt.Errorf("user %q: %w", k.UserID, keys.ErrNotFound)))
+		ops = append(ops, st.check(userPK(k.UserID), condPresent, &keys.OwnerNotFoundError{Field: "user_id", ID: k.UserID}))
 	}
 	if k.TeamID != "" && (prev == nil || prev.TeamID != k.TeamID) {
-		ops = append(ops, st.check(teamPK(k.TeamID), condPresent, fmt.Errorf("team %q: %w", k.TeamID, keys.ErrNotFound)))
+		ops = append(ops, st.check(teamPK(k.TeamID), condPresent, &keys.OwnerNotFoundError{Field: "team_id", ID: k.TeamID}))
 	}
 	return ops
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -132,6 +133,28 @@ var (
 	ErrExists   = errors.New("already exists")
 )
 
+// OwnerNotFoundError is the error of a key write whose user or team has no
+// record: CreateKey, UpdateKey and RotateKey check the owner inside the
+// write, so this is the one authoritative "no such user/team" answer. It
+// wraps ErrNotFound.
+type OwnerNotFoundError struct {
+	// Field is the key field naming the missing owner: "user_id" or "team_id".
+	Field string
+	// ID is the missing user or team id.
+	ID string
+}
+
+func (e *OwnerNotFoundError) Error() string {
+	kind := "user"
+	if e.Field == "team_id" {
+		kind = "team"
+	}
+	return fmt.Sprintf("%s %q: %v", kind, e.ID, ErrNotFound)
+}
+
+// Unwrap makes errors.Is(err, ErrNotFound) hold.
+func (e *OwnerNotFoundError) Unwrap() error { return ErrNotFound }
+
 // KeyFilter selects keys for ListKeys. Empty fields match everything; both
 // set means keys of that user in that team.
 type KeyFilter struct {
@@ -149,8 +172,8 @@ type KeyFilter struct {
 //
 // A key never gets a user or team that does not exist. CreateKey, and
 // UpdateKey and RotateKey when they give the key a UserID or TeamID other
-// than the one stored, fail with ErrNotFound (wrapped, naming the user or
-// team) when that UserID or TeamID is non-empty and has no record, and
+// than the one stored, fail with an *OwnerNotFoundError (which wraps
+// ErrNotFound) when that UserID or TeamID is non-empty and has no record, and
 // write nothing. The check is part of the write itself (one transaction),
 // not a read before it: a key created or moved while its user is being
 // deleted either is refused or is removed by DeleteUser, so no key

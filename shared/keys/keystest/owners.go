@@ -3,7 +3,6 @@ package keystest
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,13 +10,14 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// wantOwnerMissing checks that err is ErrNotFound and names the missing
-// user or team id.
+// wantOwnerMissing checks that err is a keys.OwnerNotFoundError (so also
+// ErrNotFound) for the missing user or team id.
 func wantOwnerMissing(t *testing.T, what string, err error, id string) {
 	t.Helper()
 	wantErr(t, what, err, keys.ErrNotFound)
-	if err != nil && !strings.Contains(err.Error(), id) {
-		t.Errorf("%s: error %q does not name %q", what, err, id)
+	var owner *keys.OwnerNotFoundError
+	if err != nil && (!errors.As(err, &owner) || owner.ID != id) {
+		t.Errorf("%s: error %q is not a keys.OwnerNotFoundError for %q", what, err, id)
 	}
 }
 
