@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keywaygw/keyway/shared/admin"
@@ -65,13 +64,6 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
-
 	ttl := DefaultConfigTTL
 	if v := getenv(EnvConfigTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -80,8 +72,6 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		}
 		ttl = d
 	}
-	cfgRef := env(EnvConfig, DefaultConfig)
-	storeRef := env(EnvStore, DefaultStore)
 	if o.Lambda {
 		if getenv(EnvConfig) == "" {
 			return nil, fmt.Errorf("%s is required in Lambda (e.g. ssm:/keyway/config)", EnvConfig)
@@ -92,11 +82,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	}
 
 	aws := &awsClients{}
-	resolver, err := newResolver(ctx, getenv(EnvSecretsPrefix), getenv, aws)
-	if err != nil {
-		return nil, err
-	}
-	src, err := newConfigSource(ctx, cfgRef, aws)
+	src, resolver, err := configInputs(ctx, getenv, aws)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +98,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		logger.Warn("config: general_settings.master_key is not set; the admin API can only be used with proxy_admin keys")
 	}
 
-	store, err := openStore(ctx, storeRef, aws)
+	store, err := openStore(ctx, envOr(getenv, EnvStore, DefaultStore), aws)
 	if err != nil {
 		watcher.Close()
 		return nil, err

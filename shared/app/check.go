@@ -25,16 +25,8 @@ func CheckConfig(ctx context.Context, getenv func(string) string, out io.Writer)
 }
 
 func checkConfig(ctx context.Context, getenv func(string) string, out io.Writer) (*awsClients, error) {
-	ref := strings.TrimSpace(getenv(EnvConfig))
-	if ref == "" {
-		ref = DefaultConfig
-	}
 	aws := &awsClients{}
-	resolver, err := newResolver(ctx, getenv(EnvSecretsPrefix), getenv, aws)
-	if err != nil {
-		return nil, err
-	}
-	src, err := newConfigSource(ctx, ref, aws)
+	src, resolver, err := configInputs(ctx, getenv, aws)
 	if err != nil {
 		return nil, err
 	}

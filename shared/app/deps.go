@@ -43,6 +43,30 @@ func (a *awsClients) load(ctx context.Context) error {
 	return a.err
 }
 
+// envOr is the trimmed value of the variable name, or def when it is unset.
+func envOr(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// configInputs is where the config comes from (KEYWAY_CONFIG) and how its
+// os.environ/ references resolve (the environment, then
+// KEYWAY_SECRETS_SSM_PREFIX): the same for start-up, -check and
+// -push-config.
+func configInputs(ctx context.Context, getenv func(string) string, aws *awsClients) (config.Source, *secrets.Resolver, error) {
+	resolver, err := newResolver(ctx, getenv(EnvSecretsPrefix), getenv, aws)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := newConfigSource(ctx, envOr(getenv, EnvConfig, DefaultConfig), aws)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, resolver, nil
+}
+
 // newResolver resolves os.environ/NAME from the environment, then from the
 // SecureString PREFIX/NAME when prefix is set.
 func newResolver(ctx context.Context, prefix string, getenv func(string) string, aws *awsClients) (*secrets.Resolver, error) {
