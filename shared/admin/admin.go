@@ -203,7 +203,7 @@ func (h *handler) storeErr(c *call, err error, what, param string) *apierr.Error
 	case errors.Is(err, keys.ErrExists):
 		return apierr.BadRequest(param, what+" already exists; "+param+" must be unique")
 	case errors.Is(err, context.Canceled):
-		return apierr.New(499, apierr.TypeBadRequest, "client closed the request")
+		return apierr.New(apierr.StatusClientClosed, apierr.TypeBadRequest, "client closed the request")
 	}
 	h.log.Error("admin store error", "op", c.op.String(), "actor", c.who.Actor(),
 		"request_id", reqlog.FromContext(c.ctx).RequestID, "err", err.Error())

@@ -29,6 +29,10 @@ const (
 	TypeInternal       = "internal_server_error"
 )
 
+// StatusClientClosed (nginx's and Caddy's 499) is logged, never sent, when
+// the caller went away before the response was complete.
+const StatusClientClosed = 499
+
 // Error is a gateway-made error response.
 type Error struct {
 	Status  int    `json:"-"`

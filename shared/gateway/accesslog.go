@@ -37,7 +37,7 @@ func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 			}
 			status := rec.status
 			if status == 0 && r.Context().Err() != nil {
-				status = StatusClientClosed
+				status = apierr.StatusClientClosed
 			}
 			g.logger.LogAttrs(r.Context(), accessLevel(status), "request",
 				slogAttrs(entry, r, status, rec.bytes, time.Since(start))...)
@@ -49,12 +49,8 @@ func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// StatusClientClosed is logged (never sent) when the client went away before
-// a response was written, as nginx's 499.
-const StatusClientClosed = 499
-
 func accessLevel(status int) slog.Level {
-	if status >= 500 && status != StatusClientClosed {
+	if status >= 500 {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

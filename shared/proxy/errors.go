@@ -14,11 +14,6 @@ import (
 	"github.com/keywaygw/keyway/shared/config"
 )
 
-// StatusClientClosedRequest is logged when the caller went away before the
-// response was complete (nginx's and Caddy's 499). Nothing is written: there
-// is nobody to read it.
-const StatusClientClosedRequest = 499
-
 // errHeaderTimeout is the cancellation cause when the upstream did not send
 // response headers within the endpoint's timeout.
 var errHeaderTimeout = errors.New("upstream response headers timed out")
@@ -86,7 +81,7 @@ func (p *Proxy) classify(st *state, err error) failure {
 		}
 	case st.parent.Err() != nil:
 		return failure{
-			err:    apierr.New(StatusClientClosedRequest, apierr.TypeBadRequest, "client closed request"),
+			err:    apierr.New(apierr.StatusClientClosed, apierr.TypeBadRequest, "client closed request"),
 			reason: "client closed request",
 		}
 	}
@@ -97,7 +92,7 @@ func (p *Proxy) classify(st *state, err error) failure {
 		var netErr net.Error
 		if errors.Is(bodyErr, io.ErrUnexpectedEOF) || errors.As(bodyErr, &netErr) || errors.Is(bodyErr, net.ErrClosed) {
 			return failure{
-				err:    apierr.New(StatusClientClosedRequest, apierr.TypeBadRequest, "client closed request"),
+				err:    apierr.New(apierr.StatusClientClosed, apierr.TypeBadRequest, "client closed request"),
 				reason: "client closed request",
 			}
 		}
@@ -138,10 +133,10 @@ func (p *Proxy) fail(w http.ResponseWriter, st *state, err error) {
 		attrs = append(attrs, slog.String("error", detail))
 	}
 	p.log.LogAttrs(st.parent, level, "pass-through failed", attrs...)
-	if f.err.Status == StatusClientClosedRequest {
+	if f.err.Status == apierr.StatusClientClosed {
 		// Nobody reads this; the bare status is for whatever wraps w to
 		// record the response status for the access log.
-		w.WriteHeader(StatusClientClosedRequest)
+		w.WriteHeader(apierr.StatusClientClosed)
 		return
 	}
 	apierr.Write(w, f.err)

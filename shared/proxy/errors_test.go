@@ -217,7 +217,7 @@ func TestForwardClientDisconnectCancelsUpstream(t *testing.T) {
 			}
 			// Before headers the gateway records 499; after, the
 			// upstream's status stands and the stream is aborted.
-			if want := map[bool]int{false: StatusClientClosedRequest, true: http.StatusOK}[tt.sendHeaders]; e.Status != want {
+			if want := map[bool]int{false: apierr.StatusClientClosed, true: http.StatusOK}[tt.sendHeaders]; e.Status != want {
 				t.Errorf("status seen by the access log: got %d; want %d", e.Status, want)
 			}
 		})
