@@ -99,7 +99,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, apierr.NotFound(fmt.Sprintf("no route for %s %s", r.Method, rt.Path)))
 		return
 	case route.Health:
-		serveHealth(w, r, rt.Path)
+		if err := serveHealth(w, r, rt.Path); err != nil {
+			g.fail(w, r, err)
+		}
 		return
 	case route.PassThrough:
 		if !rt.Endpoint.AllowsMethod(r.Method) {
@@ -157,18 +159,17 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, e *apierr.Error) 
 }
 
 // serveHealth answers liveness probes: /health, /health/liveliness (LiteLLM's
-// spelling), /health/liveness and /health/readiness.
-func serveHealth(w http.ResponseWriter, r *http.Request, path string) {
+// spelling), /health/liveness and /health/readiness. It returns the error
+// to answer for any other path or method.
+func serveHealth(w http.ResponseWriter, r *http.Request, path string) *apierr.Error {
 	switch path {
 	case "/health", "/health/liveliness", "/health/liveness", "/health/readiness":
 	default:
-		apierr.Write(w, apierr.NotFound("no route for "+path))
-		return
+		return apierr.NotFound("no route for " + path)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		apierr.Write(w, apierr.New(http.StatusMethodNotAllowed, apierr.TypeMethod, "health accepts GET and HEAD"))
-		return
+		return apierr.New(http.StatusMethodNotAllowed, apierr.TypeMethod, "health accepts GET and HEAD")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -176,4 +177,5 @@ func serveHealth(w http.ResponseWriter, r *http.Request, path string) {
 	if r.Method == http.MethodGet {
 		w.Write([]byte(`{"status":"healthy"}` + "\n"))
 	}
+	return nil
 }
