@@ -4,7 +4,10 @@
 // once when the response is done.
 package reqlog
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Entry is what one access log line reports beyond what the gateway sees
 // itself (method, status, bytes, duration). It never holds a secret: keys
@@ -25,7 +28,38 @@ type Entry struct {
 	BytesIn int64
 	// Error is a short reason for a gateway-made failure (never a secret).
 	Error string
+	// Denied names why the gateway refused the request, from a bounded set
+	// (see the Deny* constants); "" when it did not refuse.
+	Denied string
+
+	// Metering of a pass-through response (zero when not metered).
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
+	// CostNanos is the charged cost in nano-dollars.
+	CostNanos int64
+	// UsageSource says where usage came from (ledger.Record.UsageSource).
+	UsageSource string
+	// UpstreamTTFB is the time from the start of the request until the
+	// upstream's response headers arrived; 0 if they never did.
+	UpstreamTTFB time.Duration
 }
+
+// Deny reasons: the bounded label set for refusals (metrics, logs).
+const (
+	DenyNoKey      = "no_key"
+	DenyBadKey     = "bad_key"
+	DenyExpired    = "expired"
+	DenyBlocked    = "blocked"
+	DenyRoute      = "route"
+	DenyRole       = "role"
+	DenyRate       = "rate_limit"
+	DenyTokens     = "token_limit"
+	DenyParallel   = "parallel_limit"
+	DenyBudget     = "budget"
+	DenyStore      = "store_unavailable"
+	DenyBadRequest = "bad_request"
+)
 
 type ctxKey struct{}
 

@@ -1,0 +1,93 @@
+package ledger
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Period is a budget_duration: a fixed length of seconds, minutes, hours or
+// days, or a number of calendar months. Periods are aligned to the Unix
+// epoch in UTC, so every instance computes the same boundaries without
+// coordination: "1d" resets at 00:00 UTC, "1mo" on the 1st of the month at
+// 00:00 UTC, "7d" every seven days counted from 1970-01-01 (a Thursday),
+// "30s" at every multiple of 30 s. The zero Period never ends.
+type Period struct {
+	// Spec is the string it was parsed from ("" for the zero Period).
+	Spec   string
+	fixed  time.Duration
+	months int
+}
+
+// ParsePeriod reads LiteLLM's budget_duration forms: Ns, Nm, Nh, Nd, Nmo
+// (N a positive integer). "" is the zero Period.
+func ParsePeriod(s string) (Period, error) {
+	if s == "" {
+		return Period{}, nil
+	}
+	unit := strings.TrimLeft(s, "0123456789")
+	num := s[:len(s)-len(unit)]
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > 100000 {
+		return Period{}, fmt.Errorf("budget_duration %q: want a positive whole number and a unit, like 30s, 30m, 1h, 1d, 7d or 1mo", s)
+	}
+	p := Period{Spec: s}
+	switch unit {
+	case "s":
+		p.fixed = time.Duration(n) * time.Second
+	case "m":
+		p.fixed = time.Duration(n) * time.Minute
+	case "h":
+		p.fixed = time.Duration(n) * time.Hour
+	case "d":
+		p.fixed = time.Duration(n) * 24 * time.Hour
+	case "mo":
+		p.months = n
+	default:
+		return Period{}, fmt.Errorf("budget_duration %q: unknown unit %q (use s, m, h, d or mo)", s, unit)
+	}
+	return p, nil
+}
+
+// IsZero reports whether p never ends.
+func (p Period) IsZero() bool { return p.fixed == 0 && p.months == 0 }
+
+// Index is the number of the period containing t (0 for the zero Period).
+func (p Period) Index(t time.Time) int64 {
+	t = t.UTC()
+	switch {
+	case p.fixed > 0:
+		return t.Unix() / int64(p.fixed/time.Second)
+	case p.months > 0:
+		return int64((t.Year()-1970)*12+int(t.Month())-1) / int64(p.months)
+	}
+	return 0
+}
+
+// Start is when period i begins (the zero time for the zero Period).
+func (p Period) Start(i int64) time.Time {
+	switch {
+	case p.fixed > 0:
+		return time.Unix(i*int64(p.fixed/time.Second), 0).UTC()
+	case p.months > 0:
+		m := i * int64(p.months)
+		return time.Date(1970+int(m/12), time.Month(m%12)+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+// End is when the period containing t ends (nil for the zero Period).
+func (p Period) End(t time.Time) *time.Time {
+	if p.IsZero() {
+		return nil
+	}
+	e := p.Start(p.Index(t) + 1)
+	return &e
+}
+
+// Window is the fixed 60 s rate window containing t (Unix minutes).
+func Window(t time.Time) int64 { return t.Unix() / 60 }
+
+// WindowEnd is when window w ends.
+func WindowEnd(w int64) time.Time { return time.Unix((w+1)*60, 0).UTC() }
