@@ -24,6 +24,8 @@ const (
 	DefaultMaxRequestBody  = 10 << 20 // 10 MiB, API Gateway's payload limit
 	DefaultKeyCacheTTL     = 5 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultSpendLogsRetention is how long usage records are kept.
+	DefaultSpendLogsRetention = 30 * 24 * time.Hour
 )
 
 // DefaultMethods is what an endpoint without `methods` allows. Unlike LiteLLM
@@ -79,9 +81,17 @@ type Endpoint struct {
 	// long streams live. Default general_settings.pass_through_request_timeout
 	// when set (as in LiteLLM), else 600s.
 	Timeout time.Duration
-	// CostPerRequest is dollars charged to the key per call. Default 0.
+	// CostPerRequest is dollars charged per call to the key, its user and
+	// its team (spend, budgets), on top of any token prices. Default 0.
 	CostPerRequest float64
+	// Metering is the endpoint's keyway: mapping (usage parsing, token
+	// prices). Default: usage auto, no token prices.
+	Metering Metering
 }
+
+// MaxCostPerRequest bounds cost_per_request (dollars), so that every cost
+// is representable in integer nano-dollars.
+const MaxCostPerRequest = 1e6
 
 // AllowsMethod reports whether m is in the endpoint's methods.
 func (e *Endpoint) AllowsMethod(m string) bool {
@@ -107,4 +117,7 @@ type Settings struct {
 	// ShutdownTimeout bounds how long in-flight requests may run after
 	// SIGTERM in local mode. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// SpendLogsRetention is how long usage records (/spend/logs) are kept.
+	// Default 30 days.
+	SpendLogsRetention time.Duration `yaml:"spend_logs_retention"`
 }

@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/keywaygw/keyway/shared/usage"
 )
 
 // endpointFields are the endpoint keys Keyway implements. Any other key is
 // an error, so that a typo such as include_subpaths is never silently
 // ignored.
-var endpointFields = []string{"path", "target", "include_subpath", "auth", "methods", "headers", "forward_headers", "timeout", "cost_per_request"}
+var endpointFields = []string{"path", "target", "include_subpath", "auth", "methods", "headers", "forward_headers", "timeout", "cost_per_request", "keyway"}
 
 // refusedEndpointFields are LiteLLM endpoint keys Keyway does not implement
 // and that change what a request does; dropping them silently would change
@@ -84,10 +86,11 @@ func (p *parser) endpoint(i int, item *yaml.Node, defaultTimeout time.Duration) 
 
 	before := len(p.problems)
 	ep := &Endpoint{
-		Auth:    true,
-		Methods: slices.Clone(DefaultMethods),
-		Headers: http.Header{},
-		Timeout: defaultTimeout,
+		Auth:     true,
+		Methods:  slices.Clone(DefaultMethods),
+		Headers:  http.Header{},
+		Timeout:  defaultTimeout,
+		Metering: Metering{Usage: usage.FormatAuto},
 	}
 	var havePath, haveTarget bool
 	for _, f := range fields {
@@ -126,11 +129,13 @@ func (p *parser) endpoint(i int, item *yaml.Node, defaultTimeout time.Duration) 
 			}
 		case "cost_per_request":
 			if c, ok := p.number(field, f.v); ok {
-				if c < 0 {
-					p.addf("%s must not be negative, got %v", field, c)
+				if c < 0 || c > MaxCostPerRequest {
+					p.addf("%s must be a number of dollars from 0 to %g, got %v", field, MaxCostPerRequest, c)
 				}
 				ep.CostPerRequest = c
 			}
+		case "keyway":
+			p.metering(name, f.v, &ep.Metering)
 		default:
 			switch {
 			case refusedEndpointFields[f.key] != "":

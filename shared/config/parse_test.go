@@ -133,9 +133,9 @@ func TestGeneralSettings(t *testing.T) {
 			func(c *Config) (any, any) {
 				return []time.Duration{c.Endpoints[0].Timeout, c.Endpoints[1].Timeout}, []time.Duration{45 * time.Second, 5 * time.Second}
 			}},
-		{"keyway settings", "general_settings: {}\nkeyway: {max_request_body_bytes: 1024, key_cache_ttl: 0s, shutdown_timeout: 1m}",
+		{"keyway settings", "general_settings: {}\nkeyway: {max_request_body_bytes: 1024, key_cache_ttl: 0s, shutdown_timeout: 1m, spend_logs_retention: 7d}",
 			func(c *Config) (any, any) {
-				return c.Settings, Settings{MaxRequestBodyBytes: 1024, KeyCacheTTL: 0, ShutdownTimeout: time.Minute}
+				return c.Settings, Settings{MaxRequestBodyBytes: 1024, KeyCacheTTL: 0, ShutdownTimeout: time.Minute, SpendLogsRetention: 7 * 24 * time.Hour}
 			}},
 		{"null keyway is the defaults", "general_settings: {}\nkeyway: null",
 			func(c *Config) (any, any) { return c.Settings.MaxRequestBodyBytes, int64(DefaultMaxRequestBody) }},
@@ -232,7 +232,7 @@ func TestYAMLAndJSON(t *testing.T) {
 			if got, want := cfg.Endpoints[0].Headers.Get("Authorization"), "Bearer ocr-secret"; got != want {
 				t.Errorf("got %q; want %q", got, want)
 			}
-			if got, want := cfg.Settings, (Settings{1 << 20, time.Second, 5 * time.Second}); got != want {
+			if got, want := cfg.Settings, (Settings{1 << 20, time.Second, 5 * time.Second, DefaultSpendLogsRetention}); got != want {
 				t.Errorf("got %+v; want %+v", got, want)
 			}
 			cfgs = append(cfgs, cfg)
@@ -388,7 +388,7 @@ func TestProblems(t *testing.T) {
 		{"infinite timeout", ep("path: /a\ntarget: https://a.example\ntimeout: .inf"), `timeout must be a finite number`},
 		{"huge timeout", ep("path: /a\ntarget: https://a.example\ntimeout: 1e300"), `timeout is too large`},
 		{"string timeout", ep("path: /a\ntarget: https://a.example\ntimeout: 30s"), `endpoint "/a": timeout must be a number, got a string`},
-		{"negative cost", ep("path: /a\ntarget: https://a.example\ncost_per_request: -0.1"), `endpoint "/a": cost_per_request must not be negative, got -0.1`},
+		{"negative cost", ep("path: /a\ntarget: https://a.example\ncost_per_request: -0.1"), `endpoint "/a": cost_per_request must be a number of dollars from 0 to 1e+06, got -0.1`},
 		{"nan cost", ep("path: /a\ntarget: https://a.example\ncost_per_request: .nan"), `cost_per_request must be a finite number`},
 		{"include_subpaths typo", ep("path: /a\ntarget: https://a.example\ninclude_subpaths: true"), `endpoint "/a": unknown field "include_subpaths" (line 5) (did you mean "include_subpath"?)`},
 		{"unknown field far from any", ep("path: /a\ntarget: https://a.example\nretries: 3"), `unknown field "retries" (line 5) (known fields: path, target,`},

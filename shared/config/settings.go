@@ -2,12 +2,15 @@ package config
 
 import (
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // settingsFields are the keys of the keyway: section.
-var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout"}
+var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout", "spend_logs_retention"}
 
 // settings reads the keyway: section (n may be nil when it is absent) and
 // applies defaults.
@@ -16,6 +19,7 @@ func (p *parser) settings(n *yaml.Node) {
 		MaxRequestBodyBytes: DefaultMaxRequestBody,
 		KeyCacheTTL:         DefaultKeyCacheTTL,
 		ShutdownTimeout:     DefaultShutdownTimeout,
+		SpendLogsRetention:  DefaultSpendLogsRetention,
 	}
 	defer func() { p.cfg.Settings = s }()
 	n = deref(n)
@@ -56,10 +60,33 @@ func (p *parser) settings(n *yaml.Node) {
 					s.ShutdownTimeout = d
 				}
 			}
+		case "spend_logs_retention":
+			if d, ok := p.days(field, f.v); ok {
+				if d < time.Hour {
+					p.addf("%s must be at least 1h, got %v", field, d)
+				} else {
+					s.SpendLogsRetention = d
+				}
+			}
 		default:
 			if !slices.Contains(settingsFields, f.key) {
 				p.addf("keyway: unknown field %q (line %d)%s", f.key, f.k.Line, suggest(f.key, settingsFields))
 			}
 		}
 	}
+}
+
+// days reads a duration that may also be written in whole days ("30d"),
+// as retention periods are.
+func (p *parser) days(field string, n *yaml.Node) (time.Duration, bool) {
+	v := deref(n)
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!str" && strings.HasSuffix(v.Value, "d") {
+		d, err := strconv.Atoi(strings.TrimSuffix(v.Value, "d"))
+		if err != nil || d <= 0 || d > 3650 {
+			p.addf("%s: %q is not a number of days from 1d to 3650d", field, truncate(v.Value))
+			return 0, false
+		}
+		return time.Duration(d) * 24 * time.Hour, true
+	}
+	return p.duration(field, n)
 }
