@@ -14,7 +14,7 @@ func TestExampleConfigs(t *testing.T) {
 		file string
 		want map[string]bool // path → auth
 	}{
-		{"../../infra/config/example.yaml", map[string]bool{"/v1/ocr": true, "/cohere/v2/rerank": true, "/public/status": false}},
+		{"../../infra/config/example.yaml", map[string]bool{"/v1/ocr": true, "/cohere/v2/rerank": true, "/openai": true, "/public/status": false}},
 		{"../../infra/config/local.yaml", map[string]bool{"/v1/ocr": true, "/public/echo": false}},
 	}
 	for _, tt := range tests {
