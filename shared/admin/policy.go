@@ -38,6 +38,9 @@ const (
 	opTeamUpdate
 	opTeamDelete
 	opTeamList
+	opSpendLogs
+	opSpendReport
+	opSpendDaily
 	numOps
 )
 
@@ -96,6 +99,9 @@ var policy = [numOps]rule{
 	opTeamUpdate:    {"/team/update", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamDelete:    {"/team/delete", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamList:      {"/team/list", false, [numClasses]scope{all, all, own, own, deny}},
+	opSpendLogs:     {"/spend/logs", false, [numClasses]scope{all, all, own, own, selfKey}},
+	opSpendReport:   {"/global/spend/report", false, [numClasses]scope{all, all, deny, deny, deny}},
+	opSpendDaily:    {"/spend/daily", false, [numClasses]scope{all, all, own, own, deny}},
 }
 
 // classify places a principal in the policy table. ok is false for a role

@@ -78,7 +78,7 @@ func (t *Table) ClassifyPath(path string) Route {
 	if path == "" {
 		path = "/"
 	}
-	for _, prefix := range []string{"/key", "/user", "/team"} {
+	for _, prefix := range []string{"/key", "/user", "/team", "/spend", "/global"} {
 		if underPrefix(path, prefix) {
 			return Route{Class: Admin, Path: path}
 		}
