@@ -284,4 +284,3 @@ func governanceGateways(t *testing.T, store string, n int) []string {
 	}
 	return urls
 }
-
