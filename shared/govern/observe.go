@@ -155,9 +155,8 @@ func (o *observer) result() metered {
 		if p.CacheReadInputTokenCost != nil {
 			cachePrice = *p.CacheReadInputTokenCost
 		}
-		uncached := max(out.u.InputTokens-out.u.CachedInputTokens, 0)
-		cached := min(out.u.CachedInputTokens, out.u.InputTokens)
-		out.cost += ledger.FromDollars(float64(uncached)*p.InputCostPerToken + float64(cached)*cachePrice +
+		out.cost += ledger.FromDollars(float64(out.u.UncachedInputTokens())*p.InputCostPerToken +
+			float64(out.u.CachedInputTokens)*cachePrice +
 			float64(out.u.OutputTokens)*p.OutputCostPerToken)
 	}
 	if o.headerCost != nil {

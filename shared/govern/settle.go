@@ -23,7 +23,9 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 	m := obs.result()
 	end := g.o.Now()
 	entry.Model = m.u.Model
-	entry.InputTokens, entry.OutputTokens = m.u.InputTokens, m.u.OutputTokens
+	// Input tokens include cached ones on every API (usage.TotalInputTokens).
+	input := m.u.TotalInputTokens()
+	entry.InputTokens, entry.OutputTokens = input, m.u.OutputTokens
 	entry.CostNanos = int64(m.cost)
 	entry.UsageSource = m.source
 
@@ -32,7 +34,7 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 		Endpoint:     ep.Path,
 		Model:        m.u.Model,
 		Spend:        m.cost,
-		InputTokens:  m.u.InputTokens,
+		InputTokens:  input,
 		OutputTokens: m.u.OutputTokens,
 		CachedTokens: m.u.CachedInputTokens,
 		StartTime:    start,
@@ -49,7 +51,7 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 		rec.Token, rec.KeyID, rec.KeyAlias = p.Key.Token, p.Key.TokenID, p.Key.KeyAlias
 		rec.UserID, rec.TeamID = p.Key.UserID, p.Key.TeamID
 	}
-	charge := ledger.Charge{Cost: m.cost, InputTokens: m.u.InputTokens, OutputTokens: m.u.OutputTokens}
+	charge := ledger.Charge{Cost: m.cost, InputTokens: input, OutputTokens: m.u.OutputTokens}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
@@ -72,7 +74,7 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 		g.o.Logger.Error("settle failed: charge not recorded",
 			"request_id", rec.RequestID, "err", err.Error(),
 			"cost_nanos", int64(m.cost), "reserved_nanos", int64(lease.Reserved),
-			"input_tokens", m.u.InputTokens, "output_tokens", m.u.OutputTokens,
+			"input_tokens", input, "output_tokens", m.u.OutputTokens,
 			"key_id", rec.KeyID, "user_id", rec.UserID, "team_id", rec.TeamID,
 			"endpoint", rec.Endpoint, "admitted", lease.Admitted)
 		return
