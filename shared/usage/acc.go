@@ -1,9 +1,6 @@
 package usage
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // The Usage.Source values.
 const (
@@ -54,7 +51,7 @@ func (a *acc) event(f Format, name, data []byte) {
 		return
 	}
 	var msg wireMsg
-	if err := json.Unmarshal(data, &msg); err != nil {
+	if !decode(data, &msg) {
 		a.unreadable = true
 		return
 	}

@@ -2,7 +2,6 @@ package usage
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 )
 
@@ -116,7 +115,7 @@ func (m *Meter) Usage() Usage {
 			return Usage{Problem: "empty response: no usage in response"}
 		default:
 			var msg wireMsg
-			if err := json.Unmarshal(m.body, &msg); err != nil {
+			if !decode(m.body, &msg) {
 				return Usage{Problem: "response is not valid JSON: usage not read"}
 			}
 			a.take(m.format, &msg, "")
@@ -248,15 +247,18 @@ func (m *Meter) processLine(line []byte) {
 	if m.skip || line[0] == ':' {
 		return
 	}
+	// The bound is on the line and the data held, as partialLine counts
+	// them, so that where the writes split a stream changes nothing.
+	if len(m.data)+len(line) > MaxEventBytes {
+		m.overflow()
+		return
+	}
 	field, value := splitField(line)
 	switch string(field) {
 	case "data":
-		if len(m.data)+len(value)+1 > MaxEventBytes {
-			m.overflow()
-			return
-		}
+		// len(value)+1 <= len(line): within the bound.
 		m.data = appendBounded(m.data, value)
-		m.data = append(m.data, '\n') // room checked above, so within the bound
+		m.data = appendBounded(m.data, newline)
 	case "event":
 		m.event = append(m.event[:0], value[:min(len(value), maxEventName)]...)
 	}
@@ -294,6 +296,8 @@ func (m *Meter) pendingEvent(a *acc) {
 		a.event(m.format, event, data[:len(data)-1])
 	}
 }
+
+var newline = []byte{'\n'}
 
 // splitField splits an SSE line into its field name and value: the value
 // follows the first colon, less one leading space.

@@ -1,6 +1,10 @@
 package usage
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
 
 // wireUsage is the union of the usage objects of every API the package
 // reads. Pointers tell "absent" from 0, which matters for Anthropic's
@@ -48,15 +52,17 @@ type wireMsg struct {
 // present records whether a field was there with a value other than null,
 // and whether that value was an empty array, without copying it.
 type present struct {
-	set   bool // the key was there
-	value bool // and not null
-	empty bool // and it was []
+	set    bool // the key was there
+	value  bool // and not null
+	empty  bool // and it was []
+	object bool // and it was an object
 }
 
 func (p *present) UnmarshalJSON(b []byte) error {
 	p.set = true
 	b = bytes.TrimSpace(b)
 	p.value = !bytes.Equal(b, []byte("null"))
+	p.object = len(b) > 0 && b[0] == '{'
 	if len(b) >= 2 && b[0] == '[' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0 {
 		p.empty = true
 	}
@@ -100,4 +106,15 @@ func val(p *int64) int64 {
 		return 0
 	}
 	return *p
+}
+
+// decode reads data into msg. A field of an unexpected type (an error
+// body's "message" string where Anthropic has an object) is left empty
+// rather than failing the whole message: encoding/json fills the other
+// fields and reports the first mismatch, which is not a reason to lose
+// the usage.
+func decode(data []byte, msg *wireMsg) bool {
+	err := json.Unmarshal(data, msg)
+	var typeErr *json.UnmarshalTypeError
+	return err == nil || errors.As(err, &typeErr)
 }
