@@ -62,9 +62,9 @@ func do(t *testing.T, method, url, key, body string) (*http.Response, string) {
 	return resp, string(raw)
 }
 
-// admin calls the admin API with the master key and fails the test unless
+// adminCall calls the admin API with the master key and fails the test unless
 // it answers 200.
-func admin(t *testing.T, gw, method, path, body string) map[string]any {
+func adminCall(t *testing.T, gw, method, path, body string) map[string]any {
 	t.Helper()
 	status, out := call(t, method, gw+path, testMaster, body)
 	if status != 200 {
@@ -76,7 +76,7 @@ func admin(t *testing.T, gw, method, path, body string) map[string]any {
 // spendOf reads spend from an info route (/key/info?key=…, /user/info?user_id=…).
 func spendOf(t *testing.T, gw, path string) float64 {
 	t.Helper()
-	out := admin(t, gw, "GET", path, "")
+	out := adminCall(t, gw, "GET", path, "")
 	for _, f := range []string{"info", "user_info", "team_info"} {
 		if m, ok := out[f].(map[string]any); ok {
 			if s, ok := m["spend"].(float64); ok {
@@ -111,9 +111,9 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func TestMeteringChargesKeyUserAndTeam(t *testing.T) {
 	up := newAIUpstream(t)
 	gw := startGateway(t, governanceConfig(up.URL), nil)
-	admin(t, gw.URL, "POST", "/team/new", `{"team_id": "t1"}`)
-	admin(t, gw.URL, "POST", "/user/new", `{"user_id": "u1", "user_role": "internal_user", "teams": ["t1"]}`)
-	gen := admin(t, gw.URL, "POST", "/key/generate", `{"user_id": "u1", "team_id": "t1"}`)
+	adminCall(t, gw.URL, "POST", "/team/new", `{"team_id": "t1"}`)
+	adminCall(t, gw.URL, "POST", "/user/new", `{"user_id": "u1", "user_role": "internal_user", "teams": ["t1"]}`)
+	gen := adminCall(t, gw.URL, "POST", "/key/generate", `{"user_id": "u1", "team_id": "t1"}`)
 	key, token := gen["key"].(string), gen["token"].(string)
 
 	calls := []struct {
@@ -223,9 +223,9 @@ func TestConcurrentChargesExact(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			gws := governanceGateways(t, store, 1)
 			gw := gws[0]
-			admin(t, gw, "POST", "/team/new", `{"team_id": "t1"}`)
-			admin(t, gw, "POST", "/user/new", `{"user_id": "u1", "user_role": "internal_user", "teams": ["t1"]}`)
-			key := admin(t, gw, "POST", "/key/generate", `{"user_id": "u1", "team_id": "t1"}`)["key"].(string)
+			adminCall(t, gw, "POST", "/team/new", `{"team_id": "t1"}`)
+			adminCall(t, gw, "POST", "/user/new", `{"user_id": "u1", "user_role": "internal_user", "teams": ["t1"]}`)
+			key := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "u1", "team_id": "t1"}`)["key"].(string)
 			var wg sync.WaitGroup
 			errs := make(chan string, 100)
 			for range 100 {

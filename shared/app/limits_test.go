@@ -69,7 +69,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			gw := gws[0]
 
 			t.Run("rpm_limit", func(t *testing.T) {
-				key := admin(t, gw, "POST", "/key/generate", `{"rpm_limit": 5}`)["key"].(string)
+				key := adminCall(t, gw, "POST", "/key/generate", `{"rpm_limit": 5}`)["key"].(string)
 				awaitFreshMinute()
 				ok, refused, bodies := burst(t, gws, 12, key, "/flat")
 				if ok != 5 || len(refused) != 7 {
@@ -87,7 +87,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			})
 
 			t.Run("max_budget", func(t *testing.T) {
-				gen := admin(t, gw, "POST", "/key/generate", `{"max_budget": 0.05}`)
+				gen := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.05}`)
 				key := gen["key"].(string)
 				ok, refused, bodies := burst(t, gws, 12, key, "/flat")
 				if ok != 5 || len(refused) != 7 {
@@ -102,7 +102,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			})
 
 			t.Run("max_parallel_requests", func(t *testing.T) {
-				key := admin(t, gw, "POST", "/key/generate", `{"max_parallel_requests": 2}`)["key"].(string)
+				key := adminCall(t, gw, "POST", "/key/generate", `{"max_parallel_requests": 2}`)["key"].(string)
 				ok, refused, bodies := burst(t, gws, 6, key, "/flat?sleep=1500")
 				if ok != 2 || len(refused) != 4 {
 					t.Fatalf("got %d admitted, %d refused; want exactly 2 and 4", ok, len(refused))
@@ -117,11 +117,11 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			})
 
 			t.Run("user and team limits across keys", func(t *testing.T) {
-				admin(t, gw, "POST", "/team/new", `{"team_id": "shared", "max_budget": 0.04}`)
-				admin(t, gw, "POST", "/user/new", `{"user_id": "ua", "user_role": "internal_user", "teams": ["shared"], "rpm_limit": 100}`)
-				admin(t, gw, "POST", "/user/new", `{"user_id": "ub", "user_role": "internal_user", "teams": ["shared"]}`)
-				ka := admin(t, gw, "POST", "/key/generate", `{"user_id": "ua", "team_id": "shared"}`)["key"].(string)
-				kb := admin(t, gw, "POST", "/key/generate", `{"user_id": "ub", "team_id": "shared"}`)["key"].(string)
+				adminCall(t, gw, "POST", "/team/new", `{"team_id": "shared", "max_budget": 0.04}`)
+				adminCall(t, gw, "POST", "/user/new", `{"user_id": "ua", "user_role": "internal_user", "teams": ["shared"], "rpm_limit": 100}`)
+				adminCall(t, gw, "POST", "/user/new", `{"user_id": "ub", "user_role": "internal_user", "teams": ["shared"]}`)
+				ka := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "ua", "team_id": "shared"}`)["key"].(string)
+				kb := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "ub", "team_id": "shared"}`)["key"].(string)
 				okA, _, _ := burst(t, gws, 3, ka, "/flat")
 				okB, refused, bodies := burst(t, gws, 3, kb, "/flat")
 				if okA+okB != 4 {
@@ -134,9 +134,9 @@ func TestLimitsAcrossInstances(t *testing.T) {
 					t.Errorf("team spend %v; want exactly 0.04", got)
 				}
 
-				admin(t, gw, "POST", "/user/new", `{"user_id": "uc", "user_role": "internal_user", "rpm_limit": 3}`)
-				k1 := admin(t, gw, "POST", "/key/generate", `{"user_id": "uc"}`)["key"].(string)
-				k2 := admin(t, gw, "POST", "/key/generate", `{"user_id": "uc"}`)["key"].(string)
+				adminCall(t, gw, "POST", "/user/new", `{"user_id": "uc", "user_role": "internal_user", "rpm_limit": 3}`)
+				k1 := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "uc"}`)["key"].(string)
+				k2 := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "uc"}`)["key"].(string)
 				awaitFreshMinute()
 				ok1, _, _ := burst(t, gws, 3, k1, "/flat")
 				ok2, _, _ := burst(t, gws, 3, k2, "/flat")
@@ -146,9 +146,9 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			})
 
 			t.Run("budget_duration resets", func(t *testing.T) {
-				gen := admin(t, gw, "POST", "/key/generate", `{"max_budget": 0.02, "budget_duration": "3s"}`)
+				gen := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.02, "budget_duration": "3s"}`)
 				key := gen["key"].(string)
-				info := admin(t, gw, "GET", "/key/info?key="+key, "")["info"].(map[string]any)
+				info := adminCall(t, gw, "GET", "/key/info?key="+key, "")["info"].(map[string]any)
 				if _, err := time.Parse(time.RFC3339, info["budget_reset_at"].(string)); err != nil {
 					t.Errorf("budget_reset_at %v: %v", info["budget_reset_at"], err)
 				}
@@ -171,7 +171,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 			})
 
 			t.Run("rate limit headers", func(t *testing.T) {
-				limited := admin(t, gw, "POST", "/key/generate", `{"rpm_limit": 1000}`)["key"].(string)
+				limited := adminCall(t, gw, "POST", "/key/generate", `{"rpm_limit": 1000}`)["key"].(string)
 				resp, _ := do(t, "POST", gw+"/flat", limited, `{}`)
 				if got := resp.Header.Get("X-Ratelimit-Limit-Requests"); got != "1000" {
 					t.Errorf("limited key: x-ratelimit-limit-requests %q; want 1000", got)
@@ -179,7 +179,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 				if got, _ := strconv.Atoi(resp.Header.Get("X-Ratelimit-Remaining-Requests")); got < 900 || got > 999 {
 					t.Errorf("limited key: x-ratelimit-remaining-requests %d; want Keyway's count, not the upstream's 999", got)
 				}
-				free := admin(t, gw, "POST", "/key/generate", `{}`)["key"].(string)
+				free := adminCall(t, gw, "POST", "/key/generate", `{}`)["key"].(string)
 				resp, _ = do(t, "POST", gw+"/flat", free, `{}`)
 				if got := resp.Header.Get("X-Ratelimit-Remaining-Requests"); got != "999" {
 					t.Errorf("unlimited key: x-ratelimit-remaining-requests %q; want the upstream's 999", got)
@@ -193,7 +193,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 // frees its parallel slot at once.
 func TestClientDisconnectReleasesSlot(t *testing.T) {
 	gws := governanceGateways(t, "bolt", 1)
-	key := admin(t, gws[0], "POST", "/key/generate", `{"max_parallel_requests": 1}`)["key"].(string)
+	key := adminCall(t, gws[0], "POST", "/key/generate", `{"max_parallel_requests": 1}`)["key"].(string)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -225,7 +225,7 @@ func TestLimitStoreDownFailsClosed(t *testing.T) {
 	// Keys stay cached, so the 503 comes from the limit check itself.
 	cfg := strings.Replace(governanceConfig(up.URL), "key_cache_ttl: 0s", "key_cache_ttl: 60s", 1)
 	gw := startAWSGateway(t, cfg, nil)
-	key := admin(t, gw.URL, "POST", "/key/generate", `{"rpm_limit": 100}`)["key"].(string)
+	key := adminCall(t, gw.URL, "POST", "/key/generate", `{"rpm_limit": 100}`)["key"].(string)
 	if resp, _ := do(t, "POST", gw.URL+"/flat", key, `{}`); resp.StatusCode != 200 {
 		t.Fatalf("before: %d", resp.StatusCode)
 	}
