@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // governanceConfig serves the AI upstream under metered endpoints.
@@ -106,6 +107,24 @@ func spendLogs(t *testing.T, gw, query string) []map[string]any {
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
+// wantSpend waits for the spend on an info route to reach want exactly: a
+// charge is written after the response ended (the client can see the last
+// byte of a Content-Length response before it), so it may lag a moment.
+func wantSpend(t *testing.T, gw, path string, want float64) {
+	t.Helper()
+	var got float64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got = spendOf(t, gw, path); near(got, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !near(got, want) {
+		t.Errorf("%s: spend %v; want %v", path, got, want)
+	}
+}
+
 // TestMeteringChargesKeyUserAndTeam: each endpoint's usage is read and
 // priced, charged to the key, its user and its team, and recorded.
 func TestMeteringChargesKeyUserAndTeam(t *testing.T) {
@@ -139,9 +158,7 @@ func TestMeteringChargesKeyUserAndTeam(t *testing.T) {
 		want += c.cost
 	}
 	for _, path := range []string{"/key/info?key=" + key, "/user/info?user_id=u1", "/team/info?team_id=t1"} {
-		if got := spendOf(t, gw.URL, path); !near(got, want) {
-			t.Errorf("%s: spend %v; want %v", path, got, want)
-		}
+		wantSpend(t, gw.URL, path, want)
 	}
 	recs := spendLogs(t, gw.URL, "api_key="+token)
 	if len(recs) != len(calls) {
@@ -244,6 +261,7 @@ func TestConcurrentChargesExact(t *testing.T) {
 				t.Errorf("call failed: %s", e)
 			}
 			for _, path := range []string{"/key/info?key=" + key, "/user/info?user_id=u1", "/team/info?team_id=t1"} {
+				wantSpend(t, gw, path, 1.0)
 				if got := spendOf(t, gw, path); got != 1.0 {
 					t.Errorf("%s: spend %v; want exactly 1", path, got)
 				}
