@@ -196,7 +196,11 @@ func (s *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, re
 	at := ledger.SettleTime(l, rec)
 	r := settledRecord(l, c, rec, at)
 	rk := []byte(ledger.RecordKey(r))
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	// Settles go through bbolt's Batch: concurrent settles share one
+	// transaction and one fsync. The function may run more than once
+	// (Batch retries it alone if the batch fails), so it starts from
+	// scratch and the settled marker keeps it from charging twice.
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
 		res = ledger.SettleResult{}
 		reqs := tx.Bucket(bucketLedgerRequests)
 		if reqs.Get([]byte(l.RequestID)) != nil {

@@ -123,7 +123,7 @@ func topLevelValue(body []byte, key string) (start, end int, ok bool) {
 // adds "usage": null to every other chunk, which stays (rewriting them would
 // mean re-encoding every chunk; clients treat the field as optional).
 func NewUsageChunkFilter(r io.Reader) io.Reader {
-	return &chunkFilter{r: r, buf: make([]byte, 32<<10)}
+	return &chunkFilter{r: r, buf: make([]byte, 4<<10)}
 }
 
 type chunkFilter struct {
