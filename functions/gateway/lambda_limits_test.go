@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"slices"
-	"time"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // TestLambdaLimitsAndSpend: under the Lambda emulator, with the real
