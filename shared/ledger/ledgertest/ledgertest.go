@@ -67,7 +67,7 @@ var reqSeq atomic.Int64
 func reqID(prefix string) string { return fmt.Sprintf("%s-%d", prefix, reqSeq.Add(1)) }
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }
