@@ -283,7 +283,7 @@ func (st *Store) readCounters(ctx context.Context, subs []ledger.Subject) ([]cou
 // decide (ledger.Counter.Check), and take everything in one conditional
 // write — UpdateItem for one party, TransactWriteItems for more.
 func (st *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, error) {
-	l := newLease(a)
+	l := ledger.NewLease(a)
 	var enforced []int
 	var subs []ledger.Subject
 	for i, p := range a.Parties {
@@ -435,25 +435,6 @@ func (st *Store) reclaim(ctx context.Context, s ledger.Subject, c counterState, 
 	return st.updateOne(ctx, counterPK(s), e)
 }
 
-// newLease is the lease of a before anything is taken.
-func newLease(a *ledger.Admission) *ledger.Lease {
-	ttl := a.LeaseTTL
-	if ttl <= 0 {
-		ttl = ledger.DefaultLeaseTTL
-	}
-	l := &ledger.Lease{
-		RequestID: a.RequestID, Parties: a.Parties, Reserved: a.Reserve,
-		At: a.Now, Expires: a.Now.Add(ttl),
-		Periods:   make([]int64, len(a.Parties)),
-		Remaining: make([]ledger.Remaining, len(a.Parties)),
-	}
-	for i, p := range a.Parties {
-		l.Periods[i] = ledger.PeriodIndex(p.Limits, a.Now)
-		l.Remaining[i] = ledger.Remaining{Requests: -1, Tokens: -1}
-	}
-	return l
-}
-
 // Renew implements ledger.Store: one conditional UpdateItem per party that
 // holds a lease. A lease that is gone makes it return ledger.ErrLeaseLost
 // (after renewing the others).
@@ -501,7 +482,7 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 		return res, fmt.Errorf("settling: no lease or empty request id")
 	}
 	at := ledger.SettleTime(l, rec)
-	r := settledRecord(l, c, rec, at)
+	r := ledger.SettledRecord(l, c, rec, at)
 	recItems, err := st.recordItems(r)
 	if err != nil {
 		return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
@@ -626,24 +607,6 @@ func (st *Store) softCrossing(ctx context.Context, p ledger.Party, ch ledger.Cha
 		return false, nil
 	}
 	return err == nil, err
-}
-
-// settledRecord is the record Settle stores: rec (or an empty one) with the
-// lease's request id, the charge's numbers and an end time.
-func settledRecord(l *ledger.Lease, c ledger.Charge, rec *ledger.Record, at time.Time) *ledger.Record {
-	r := &ledger.Record{}
-	if rec != nil {
-		*r = *rec
-	}
-	r.RequestID = l.RequestID
-	r.Spend = c.Cost
-	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
-	r.EndTime = at.UTC()
-	r.StartTime = r.StartTime.UTC()
-	if !r.Expires.IsZero() {
-		r.Expires = r.Expires.UTC()
-	}
-	return r
 }
 
 // recordItems are the writes of r besides the counters: the request item

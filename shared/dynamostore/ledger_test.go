@@ -21,16 +21,23 @@ import (
 // its TransactWriteItems copies whole tables first and restores the copy
 // when a transaction is cancelled (undoing other clients' writes made
 // meanwhile), and its condition checks and writes are not one step. With
-// calls serialized, the ledger's own races (read, decide, conditional write
+// writes serialized, the ledger's own races (read, decide, conditional write
 // from many goroutines and two store handles) still interleave freely
 // between calls, which is what the conditions must get right.
-var serialCalls sync.Mutex
+var serialCalls sync.RWMutex
 
 type serialHTTP struct{ next dynamodb.HTTPClient }
 
 func (c serialHTTP) Do(r *http.Request) (*http.Response, error) {
-	serialCalls.Lock()
-	defer serialCalls.Unlock()
+	// Reads may run together; a write runs alone.
+	switch r.Header.Get("X-Amz-Target") {
+	case "DynamoDB_20120810.GetItem", "DynamoDB_20120810.Query":
+		serialCalls.RLock()
+		defer serialCalls.RUnlock()
+	default:
+		serialCalls.Lock()
+		defer serialCalls.Unlock()
+	}
 	resp, err := c.next.Do(r)
 	if err == nil {
 		// Read the answer inside the lock, so the next call starts after.
