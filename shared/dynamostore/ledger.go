@@ -37,21 +37,39 @@ package dynamostore
 // token and 8 day shards; totals by 4 shards per group and day. A single
 // key's (or user's, or team's) counters item is one item, so one subject's
 // admissions are bounded by the per-item rate (about 1,000 writes/s, 500/s
-// for transactions): that is the price of exact limits.
+// for transactions): that is the price of exact limits. Multi-party
+// admissions and every Settle are transactions, and DynamoDB cancels
+// concurrent transactions on one item (TransactionConflict): those are
+// retried like any lost race (ledgerAttempts rounds, jittered backoff), so
+// one very busy user or team serializes its requests' admissions and
+// settlements through its counters item.
 //
-// Capacity (on-demand; items well under 1 KB; consistent reads of items under
-// 4 KB):
+// Capacity, in on-demand request units (items under 1 KB, strongly
+// consistent reads of items under 4 KB = 1 RRU; transactional writes are 2
+// WRU per item; every index an item lands on is 1 more WRU):
 //
-//	Admit, one party with limits     1 RCU (GetItem) + 1 WCU (conditional UpdateItem)
-//	Admit, three parties             3 RCU (3 GetItem in parallel) + 6 WCU (TransactWriteItems: 2 per item)
-//	Admit without limits             nothing
-//	Settle, key+user+team            3 RCU + 18 WCU (transaction of 3 counters, record,
-//	                                 request, 4 day totals) + 4 WCU of index writes (record
-//	                                 on gsi1+gsi2, request on gsi1+gsi2)
-//	Settle, key only                 1 RCU + 10 WCU (5 items) + 3 WCU of index writes
-//	Renew                            1 WCU per party holding a lease
-//	soft budget crossing             +1 WCU once per period and party
-//	contention, refusal, reclaim     +1 read and write round per retry / reclaimed batch
+//	Admit, no party with limits   0
+//	Admit, one party              1 RRU (GetItem) + 1 WRU (conditional UpdateItem)
+//	Admit, three parties          3 RRU (3 GetItem) + 6 WRU (TransactWriteItems, 3 items)
+//	Settle, key+user+team         3 RRU + 10 WRU (transaction: 3 counters, request, record)
+//	                              + 4 WRU index writes (request: gsi1 day shard, gsi2 token;
+//	                              record: gsi1 user, gsi2 team) + 4 WRU day totals (key,
+//	                              user, team, endpoint) = 3 RRU + 18 WRU
+//	Settle, key only              1 RRU + 6 WRU (transaction: counter, request, record)
+//	                              + 2 WRU index writes + 2 WRU day totals = 1 RRU + 10 WRU
+//	Renew                         1 WRU per party holding a lease
+//	soft budget crossing          +1 WRU, once per period and party
+//	lost race, reclaim            +1 read round and +1 write per retry / reclaimed batch
+//	ListRecords by request id     1 RRU; by key/token/user/team: 0.5 RRU per 4 KB read
+//	                              per Query page; unfiltered: ≥ 8 Queries per day in range
+//	Totals                        4 Queries per day in range
+//
+// At us-east-1 on-demand prices ($0.625 per million WRU, $0.125 per million
+// RRU, as of 2025): a key with limits, alone, costs 1 RRU + 1 WRU to admit
+// and 1 RRU + 10 WRU to settle, about $7.1 per million requests; with a
+// user and a team, all with limits, 6 RRU + 24 WRU, about $15.8 per
+// million. Records are stored twice (request and record items) plus their
+// index copies until their TTL.
 //
 // Concurrency: Admit and Settle read the counters (strongly consistent),
 // decide with the same ledger.Counter rules as the bbolt store, and write
