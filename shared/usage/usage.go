@@ -19,7 +19,9 @@
 //   - OpenAI Responses [openai_responses]: JSON usage.input_tokens,
 //     usage.output_tokens, usage.input_tokens_details.cached_tokens, model.
 //     SSE: the response object of response.completed, response.incomplete
-//     or response.failed.
+//     or response.failed. That event repeats the whole answer, so a long
+//     one goes over MaxEventBytes; its usage is then read from the event's
+//     last 16 KiB, where the API puts it (salvage.go).
 //   - Anthropic Messages [anthropic_messages]: JSON usage.input_tokens,
 //     usage.output_tokens, usage.cache_creation_input_tokens,
 //     usage.cache_read_input_tokens, model. SSE: message_start's
