@@ -56,6 +56,11 @@ func (a *acc) event(f Format, name, data []byte) {
 		a.unreadable = true
 		return
 	}
+	if msg.Object == "" && msg.Usage != nil && msg.Usage.PromptTokens != nil {
+		// Embeddings never stream: a streamed usage without "object" (some
+		// OpenAI-compatible servers) and without completion_tokens is chat.
+		msg.Object = "chat.completion.chunk"
+	}
 	a.take(f, &msg, string(name))
 }
 

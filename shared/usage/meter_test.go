@@ -180,6 +180,8 @@ func TestMeterSSEParsing(t *testing.T) {
 		{"anthropic delta keeps start's input", `data: {"type":"message_start","message":{"model":"c","usage":{"input_tokens":5,"cache_read_input_tokens":7,"output_tokens":1}}}` + "\n\n" +
 			`data: {"type":"message_delta","usage":{"output_tokens":9}}` + "\n\n" + `data: {"type":"message_delta","usage":{"output_tokens":12}}` + "\n\n",
 			Usage{Found: true, Source: "anthropic_messages", Model: "c", InputTokens: 5, OutputTokens: 12, CachedInputTokens: 7}},
+		{"chat chunk without object nor completion tokens", `data: {"choices":[],"usage":{"prompt_tokens":3}}` + "\n\n",
+			Usage{Found: true, Source: "openai_chat", InputTokens: 3}},
 		{"responses type from event line only", "event: response.completed\ndata: {\"response\":{\"model\":\"r\",\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}}\n\n",
 			Usage{Found: true, Source: "openai_responses", Model: "r", InputTokens: 2, OutputTokens: 3}},
 	}

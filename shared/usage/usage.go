@@ -57,9 +57,9 @@ const (
 type Usage struct {
 	// Found is true when the response carried usage.
 	Found bool
-	// Source is the API shape it was read from: "openai_chat",
-	// "openai_responses", "openai_embeddings", "openai_completions",
-	// "anthropic_messages"; "" when not Found.
+	// Source is the API shape it was read from (the Source* constants):
+	// "openai_chat", "openai_responses", "openai_embeddings",
+	// "openai_completions", "anthropic_messages"; "" when not Found.
 	Source string
 	// Model is the model the response names ("" if none).
 	Model string
@@ -71,8 +71,8 @@ type Usage struct {
 	//     and CachedInputTokens is cache_read_input_tokens, which input_tokens
 	//     does not include. Cache writes count as input because they are
 	//     billed at (more than) the input rate; cache reads are kept apart
-	//     because they are billed at a tenth of it, so summing all three
-	//     into input would overcharge a cached prompt about tenfold.
+	//     because they are billed at a tenth of it: summed into input they
+	//     would be charged ten times their price.
 	// Pricing should use UncachedInputTokens and CachedInputTokens, which
 	// mean the same for every Source.
 	InputTokens       int64
