@@ -137,7 +137,8 @@ func (m *Meter) Usage() Usage {
 
 // writeJSON keeps the body for Usage. A body that does not start with "{"
 // is not an API response the package knows (an HTML error page from a load
-// balancer, audio, an image), so it is dropped at once rather than held.
+// balancer, audio, an image), so it is dropped at once rather than held;
+// unless it starts like an event stream, which is then read as one.
 func (m *Meter) writeJSON(p []byte) {
 	if m.gaveUp {
 		return
@@ -151,7 +152,16 @@ func (m *Meter) writeJSON(p []byte) {
 			return
 		}
 		m.started = true
-		if p[i] != '{' {
+		switch p[i] {
+		case '{':
+		case 'd', 'e', ':':
+			// "data:", "event:" or a comment: an event stream sent without
+			// its Content-Type (some OpenAI-compatible servers). Reading it
+			// as one is harmless if it is not: the SSE parser is bounded.
+			m.mode = modeSSE
+			m.writeSSE(p[i:])
+			return
+		default:
 			m.giveUp("response is not a JSON object: usage not read")
 			return
 		}

@@ -208,6 +208,9 @@ func TestMeterJSON(t *testing.T) {
 		{"truncated", `{"object":"chat.completion","usage":{"prompt_tokens":3`, Usage{Problem: "response is not valid JSON: usage not read"}},
 		{"html error page", "<html><body>502 Bad Gateway</body></html>", Usage{Problem: "response is not a JSON object: usage not read"}},
 		{"array", `[{"usage":{"prompt_tokens":3}}]`, Usage{Problem: "response is not a JSON object: usage not read"}},
+		{"event stream without its Content-Type", "\ndata: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
+			Usage{Found: true, Source: "openai_chat", InputTokens: 3, OutputTokens: 4}},
+		{"not an event stream after all", "error code: 502", Usage{Problem: "no usage in response"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
