@@ -17,6 +17,7 @@ import (
 	"github.com/keywaygw/keyway/shared/config"
 	"github.com/keywaygw/keyway/shared/gateway"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/proxy"
 )
 
@@ -104,6 +105,15 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 
+	// Metrics: Prometheus on /metrics for the local server and containers;
+	// under Lambda, EMF members on the access line instead (a sandbox
+	// cannot be scraped).
+	var mets *metrics.Metrics
+	if !o.Lambda {
+		mets = metrics.New(metrics.Options{})
+		watcher.OnReload(mets.ConfigReload)
+	}
+
 	cache := auth.NewCache(cfg.Settings.KeyCacheTTL, 0)
 	authn := auth.NewAuthenticator(store, cache, logger)
 	fwd := proxy.New(proxy.Options{
@@ -124,7 +134,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 			cache.SetTTL(cfg.Settings.KeyCacheTTL)
 			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: mets,
+		EMF:     o.Lambda,
 	})
 	return &App{Handler: handler, Config: watcher, Store: store, Logger: logger}, nil
 }
