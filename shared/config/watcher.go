@@ -148,9 +148,9 @@ func (w *Watcher) reload() {
 		return // unchanged: keep the pointer callers may have derived state from
 	}
 	w.cur.Store(cfg)
-	w.reported("success")
 	w.logger.Info("config reloaded", "endpoints", len(cfg.Endpoints))
 	w.logWarnings(cfg)
+	w.reported("success")
 }
 
 // OnReload sets f to be called after each background reload with its
