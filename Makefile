@@ -25,9 +25,10 @@ run: build
 ## smoke: check a running deployment end to end and clean up after itself:
 ##   make smoke BASE_URL=https://…/Prod MASTER_KEY=sk-… SMOKE_PATH=/v1/ocr/x [SMOKE_SSE_PATH=/v1/ocr/stream]
 ## Against `make run`, BASE_URL and MASTER_KEY default to the local server
-## and its dev master key file.
+## and its dev master key file. The settings reach the program through the
+## environment (make exports command-line variables), never its arguments.
 smoke:
-	$(GO) run ./infra/smoke -base-url "$(BASE_URL)" -master-key "$(MASTER_KEY)" -path "$(SMOKE_PATH)" -sse-path "$(SMOKE_SSE_PATH)"
+	$(GO) run ./infra/smoke
 
 ## build: the local gateway binary and the demo upstream
 build:
