@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -203,52 +202,25 @@ func TestEMF(t *testing.T) {
 	}
 }
 
-// ValidateEMF parses line as an EMF document and fails t on any rule it
-// breaks; it returns the parsed document.
+// ValidateEMF is metrics.CheckEMF that fails t.
 func ValidateEMF(t *testing.T, line []byte) map[string]any {
 	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(line, &doc); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, line)
-	}
-	aws, ok := doc["_aws"].(map[string]any)
-	if !ok {
-		t.Fatalf("no _aws object: %s", line)
-	}
-	if ts, ok := aws["Timestamp"].(float64); !ok || ts < 1e12 {
-		t.Errorf("_aws.Timestamp = %v; want epoch milliseconds", aws["Timestamp"])
-	}
-	dirs, ok := aws["CloudWatchMetrics"].([]any)
-	if !ok || len(dirs) == 0 {
-		t.Fatalf("_aws.CloudWatchMetrics missing or empty: %s", line)
-	}
-	for _, d := range dirs {
-		dir := d.(map[string]any)
-		if dir["Namespace"] != metrics.EMFNamespace {
-			t.Errorf("Namespace %v; want %s", dir["Namespace"], metrics.EMFNamespace)
-		}
-		for _, set := range dir["Dimensions"].([]any) {
-			keys := set.([]any)
-			if len(keys) == 0 || len(keys) > 30 {
-				t.Errorf("dimension set %v: want 1..30 keys", keys)
-			}
-			for _, k := range keys {
-				v, ok := doc[k.(string)].(string)
-				if !ok || v == "" {
-					t.Errorf("dimension %v is not a top-level string member", k)
-				}
-			}
-		}
-		ms := dir["Metrics"].([]any)
-		if len(ms) == 0 || len(ms) > 100 {
-			t.Errorf("%d metrics in a directive; want 1..100", len(ms))
-		}
-		for _, mdef := range ms {
-			name := mdef.(map[string]any)["Name"].(string)
-			if _, ok := doc[name].(float64); !ok {
-				t.Errorf("metric %s is not a top-level number", name)
-			}
-		}
+	doc, err := metrics.CheckEMF(line)
+	if err != nil {
+		t.Fatalf("invalid EMF: %v: %s", err, line)
 	}
 	return doc
+}
+
+func TestCheckEMFRejects(t *testing.T) {
+	for name, line := range map[string]string{
+		"no _aws":           `{"Requests":1}`,
+		"no timestamp":      `{"_aws":{"CloudWatchMetrics":[{"Namespace":"K","Dimensions":[["S"]],"Metrics":[{"Name":"R"}]}]},"S":"x","R":1}`,
+		"missing dimension": `{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"K","Dimensions":[["S"]],"Metrics":[{"Name":"R"}]}]},"R":1}`,
+		"missing metric":    `{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"K","Dimensions":[["S"]],"Metrics":[{"Name":"R"}]}]},"S":"x"}`,
+	} {
+		if _, err := metrics.CheckEMF([]byte(line)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }
