@@ -1,8 +1,16 @@
 package gateway_test
 
 import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
 	"encoding/json"
 	"fmt"
+	"github.com/keywaygw/keyway/shared/app"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"io"
 	"net/http"
 	"strconv"
@@ -256,3 +264,54 @@ func expiredAt(rfc3339 string) bool {
 }
 
 func sleep() { time.Sleep(100 * time.Millisecond) }
+
+// TestEMFAccessLine builds the gateway as under Lambda: each request's one
+// access line carries valid EMF members, and /metrics is not served (a
+// sandbox cannot be scraped).
+func TestEMFAccessLine(t *testing.T) {
+	logs := &syncBuffer{}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }))
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("general_settings:\n  master_key: "+master+"\n  pass_through_endpoints:\n    - path: /v1/ocr\n      target: "+up.URL+"\n      include_subpath: true\n"), 0o600)
+	env := map[string]string{"KEYWAY_CONFIG": cfg, "KEYWAY_STORE": "bolt:" + filepath.Join(dir, "k.db")}
+	a, err := app.Build(context.Background(), app.Options{
+		Getenv: func(k string) string { return env[k] },
+		Lambda: true,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler)
+	defer srv.Close()
+
+	doBody(t, "POST", srv.URL+"/v1/ocr/x", master, `{}`)
+	doBody(t, "POST", srv.URL+"/v1/ocr/x", "", `{}`)
+	if resp, _ := doBody(t, "GET", srv.URL+"/metrics", master, ""); resp.StatusCode != 404 {
+		t.Errorf("/metrics under Lambda: %d; want 404", resp.StatusCode)
+	}
+	var access [][]byte
+	for _, l := range strings.Split(strings.TrimSpace(func() string { logs.mu.Lock(); defer logs.mu.Unlock(); return logs.b.String() }()), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			access = append(access, []byte(l))
+		}
+	}
+	if len(access) != 3 {
+		t.Fatalf("%d access lines for 3 requests; want 3", len(access))
+	}
+	for i, want := range []struct{ class, reason string }{{"2xx", ""}, {"4xx", "no_key"}, {"4xx", ""}} {
+		doc, err := metrics.CheckEMF(access[i])
+		if err != nil {
+			t.Fatalf("line %d: %v\n%s", i, err, access[i])
+		}
+		if doc["StatusClass"] != want.class || doc["Endpoint"] == "" {
+			t.Errorf("line %d: StatusClass %v Endpoint %v; want %s", i, doc["StatusClass"], doc["Endpoint"], want.class)
+		}
+		if r, _ := doc["DenyReason"].(string); r != want.reason {
+			t.Errorf("line %d: DenyReason %q; want %q", i, r, want.reason)
+		}
+	}
+}
