@@ -2,22 +2,22 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-
-	"encoding/json"
-	"fmt"
-	"github.com/keywaygw/keyway/shared/app"
-	"github.com/keywaygw/keyway/shared/metrics"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keywaygw/keyway/shared/app"
+	"github.com/keywaygw/keyway/shared/metrics"
 )
 
 func post(t *testing.T, url, key, body string) map[string]any {
