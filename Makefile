@@ -10,19 +10,25 @@ export KEYWAY_ADDR ?= 127.0.0.1:4000
 DEMO_UPSTREAM_ADDR ?= 127.0.0.1:4001
 TEST_TIMEOUT ?= 15m
 
-.PHONY: run build test test-short bench lint check-config push-config build-GatewayFunction clean
+.PHONY: run smoke build test test-short bench lint check-config push-config build-GatewayFunction clean
 
-## run: start the gateway on $(KEYWAY_ADDR) with $(CONFIG) and a demo upstream on $(DEMO_UPSTREAM_ADDR)
+## run: start the gateway on $(KEYWAY_ADDR) with $(CONFIG) and a demo upstream on $(DEMO_UPSTREAM_ADDR).
+## Without KEYWAY_MASTER_KEY the gateway makes a dev master key, keeps it in
+## .keyway-dev-master-key (0600, git-ignored), reuses it, and prints it.
 run: build
-	@if [ -z "$$KEYWAY_MASTER_KEY" ]; then \
-	  echo "KEYWAY_MASTER_KEY is not set: export a dev master key first, e.g."; \
-	  echo "  export KEYWAY_MASTER_KEY=sk-dev-$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
-	  exit 2; fi
 	@export DEMO_UPSTREAM_TOKEN=$${DEMO_UPSTREAM_TOKEN:-demo-upstream-token}; \
 	  $(BIN)/echo-upstream -addr $(DEMO_UPSTREAM_ADDR) & up=$$!; \
 	  trap 'kill $$up 2>/dev/null' EXIT; \
 	  sleep 0.5; kill -0 $$up 2>/dev/null || { echo "demo upstream could not start on $(DEMO_UPSTREAM_ADDR) (set DEMO_UPSTREAM_ADDR and point the config at it)"; exit 1; }; \
 	  $(BIN)/gateway
+
+## smoke: check a running deployment end to end and clean up after itself:
+##   make smoke BASE_URL=https://…/Prod MASTER_KEY=sk-… SMOKE_PATH=/v1/ocr/x [SMOKE_SSE_PATH=/v1/ocr/stream]
+## Against `make run`, BASE_URL and MASTER_KEY default to the local server
+## and its dev master key file. The settings reach the program through the
+## environment (make exports command-line variables), never its arguments.
+smoke:
+	$(GO) run ./infra/smoke
 
 ## build: the local gateway binary and the demo upstream
 build:

@@ -19,6 +19,7 @@ import (
 	"github.com/keywaygw/keyway/shared/govern"
 	"github.com/keywaygw/keyway/shared/keys"
 	"github.com/keywaygw/keyway/shared/ledger"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/proxy"
 )
 
@@ -106,6 +107,15 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 
+	// Metrics: Prometheus on /metrics for the local server and containers;
+	// under Lambda, EMF members on the access line instead (a sandbox
+	// cannot be scraped).
+	var mets *metrics.Metrics
+	if !o.Lambda {
+		mets = metrics.New(metrics.Options{})
+		watcher.OnReload(mets.ConfigReload)
+	}
+
 	cache := auth.NewCache(cfg.Settings.KeyCacheTTL, 0)
 	authn := auth.NewAuthenticator(store, cache, logger)
 	fwd := proxy.New(proxy.Options{
@@ -139,7 +149,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 			cache.SetTTL(cfg.Settings.KeyCacheTTL)
 			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: mets,
+		EMF:     o.Lambda,
 	})
 	return &App{Handler: handler, Config: watcher, Store: store, Logger: logger}, nil
 }

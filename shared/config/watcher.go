@@ -33,6 +33,7 @@ type Watcher struct {
 	now     func() time.Time
 
 	cur      atomic.Pointer[Config]
+	onReload atomic.Pointer[func(result string)]
 	attempt  atomic.Int64  // unix nanoseconds of the last load attempt's end
 	kick     chan struct{} // capacity 1: a pending reload request
 	ctx      context.Context
@@ -138,15 +139,29 @@ func (w *Watcher) reload() {
 			return // closing
 		}
 		w.logger.Warn("config reload failed; keeping the last good config", "error", err.Error())
+		w.reported("failure")
 		return
 	}
 	old := w.cur.Load()
 	if reflect.DeepEqual(old, cfg) {
+		w.reported("unchanged")
 		return // unchanged: keep the pointer callers may have derived state from
 	}
 	w.cur.Store(cfg)
 	w.logger.Info("config reloaded", "endpoints", len(cfg.Endpoints))
 	w.logWarnings(cfg)
+	w.reported("success")
+}
+
+// OnReload sets f to be called after each background reload with its
+// result: "success" (a new config is in force), "unchanged", or "failure"
+// (the last good config stays). It is for metrics; f must not block.
+func (w *Watcher) OnReload(f func(result string)) { w.onReload.Store(&f) }
+
+func (w *Watcher) reported(result string) {
+	if f := w.onReload.Load(); f != nil && *f != nil {
+		(*f)(result)
+	}
 }
 
 func (w *Watcher) logWarnings(cfg *Config) {

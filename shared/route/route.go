@@ -25,6 +25,7 @@ const (
 	Health                   // /health and below: liveness, no auth
 	Admin                    // /key, /user, /team and below: the admin API
 	PassThrough              // a configured pass-through endpoint
+	Metrics                  // /metrics: Prometheus exposition, proxy admins only
 )
 
 func (c Class) String() string {
@@ -35,6 +36,8 @@ func (c Class) String() string {
 		return "admin"
 	case PassThrough:
 		return "pass_through"
+	case Metrics:
+		return "metrics"
 	}
 	return "unknown"
 }
@@ -85,6 +88,9 @@ func (t *Table) ClassifyPath(path string) Route {
 	}
 	if underPrefix(path, "/health") {
 		return Route{Class: Health, Path: path}
+	}
+	if underPrefix(path, "/metrics") {
+		return Route{Class: Metrics, Path: path}
 	}
 	for _, ep := range t.byLength {
 		if path == ep.Path {

@@ -31,6 +31,8 @@ func TestClassifyPath(t *testing.T) {
 		{"/health", Health, nil, ""},
 		{"/health/liveliness", Health, nil, ""},
 		{"/healthz", Unknown, nil, ""},
+		{"/metrics", Metrics, nil, ""},
+		{"/metricsx", Unknown, nil, ""},
 		{"/v1/ocr", PassThrough, ocr, ""},
 		{"/v1/ocr/company/community/nemoretriever-ocr-v1/v1/infer", PassThrough, ocr, "/company/community/nemoretriever-ocr-v1/v1/infer"},
 		{"/v1/ocrx", PassThrough, v1, "/ocrx"}, // longest match at a segment boundary
