@@ -52,9 +52,9 @@ type App struct {
 	// IdleTimeout is the response idle timeout the Handler applies (0:
 	// none; the Lambda default is DefaultLambdaIdleTimeout).
 	IdleTimeout time.Duration
-	Config  *config.Watcher
-	Store   keys.Store
-	Logger  *slog.Logger
+	Config      *config.Watcher
+	Store       keys.Store
+	Logger      *slog.Logger
 }
 
 // Options select how Build reads its environment.
