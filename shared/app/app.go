@@ -49,12 +49,13 @@ const (
 // App is a built gateway and what must be closed with it.
 type App struct {
 	Handler http.Handler
+	Config  *config.Watcher
+	Store   keys.Store
+	Logger  *slog.Logger
+
 	// IdleTimeout is the response idle timeout the Handler applies (0:
 	// none; the Lambda default is DefaultLambdaIdleTimeout).
 	IdleTimeout time.Duration
-	Config      *config.Watcher
-	Store       keys.Store
-	Logger      *slog.Logger
 }
 
 // Options select how Build reads its environment.
