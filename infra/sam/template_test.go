@@ -337,3 +337,35 @@ func TestSAMTransformHasNoStrayStage(t *testing.T) {
 		t.Errorf("the stage is named %v; want {Ref: StageName}", stages[0].Stage)
 	}
 }
+
+// TestSAMConfigProductionDoesNotWatch: `sam sync --watch` redeploys on
+// every save without a change set; only the dev environment may turn it on,
+// and it deploys a stack of its own.
+func TestSAMConfigProductionDoesNotWatch(t *testing.T) {
+	b, err := os.ReadFile("../../samconfig.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := ""
+	values := map[string]string{} // "section key" -> value
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			values[section+" "+strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if v := values["default.sync.parameters watch"]; v == "true" {
+		t.Errorf("the default (production) environment turns on sam sync watch")
+	}
+	if v := values["dev.sync.parameters watch"]; v != "true" {
+		t.Errorf("dev sync watch = %q; want true", v)
+	}
+	if dev, prod := values["dev.global.parameters stack_name"], values["default.global.parameters stack_name"]; dev == "" || dev == prod {
+		t.Errorf("dev stack %q, production stack %q; want a separate dev stack", dev, prod)
+	}
+}
