@@ -48,7 +48,7 @@ lint:
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-## check-config: validate CONFIG without starting (os.environ/ references must resolve: from the environment, then from SSM under SECRETS when it is set)
+## check-config: validate CONFIG without starting (os.environ/ references must resolve: from the environment, then from SSM under SECRETS, in REGION, when it is set)
 # On a fresh clone the local config's two references get the same stand-ins
 # as `make run` (a placeholder master key only for the check).
 check-config:
@@ -59,6 +59,7 @@ check-config:
 	    export KEYWAY_MASTER_KEY=sk-check-config-placeholder-not-a-key; fi; \
 	fi; \
 	if [ -n "$(SECRETS)" ]; then export KEYWAY_SECRETS_SSM_PREFIX="$(SECRETS)"; fi; \
+	if [ -n "$(REGION)" ]; then export AWS_REGION="$(REGION)" AWS_DEFAULT_REGION="$(REGION)"; fi; \
 	KEYWAY_CONFIG=$(CONFIG) $(GO) run ./functions/gateway -check
 
 ## push-config: validate CONFIG against the secrets in SSM under SECRETS (default /keyway/secrets), then write it to the SSM parameter PARAM in REGION (refuses an invalid config)
