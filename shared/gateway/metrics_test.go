@@ -160,7 +160,12 @@ func TestMetricsMoveByExactlyTheRequests(t *testing.T) {
 	waitExpired(t, h.url, expired)
 	doBody(t, "GET", h.url+"/public/echo", "", "")
 	<-h.gotAuth
+	// Counted when each handler returns (after its settle): wait for all 10.
 	after := scrape(t, h.url, master)
+	for i := 0; i < 100 && after[`keyway_request_duration_seconds_count{endpoint="/v1/ocr",route="pass_through"}`]-before[`keyway_request_duration_seconds_count{endpoint="/v1/ocr",route="pass_through"}`] < 10; i++ {
+		time.Sleep(50 * time.Millisecond)
+		after = scrape(t, h.url, master)
+	}
 
 	delta := func(series string) float64 { return after[series] - before[series] }
 	for series, want := range map[string]float64{
@@ -169,13 +174,12 @@ func TestMetricsMoveByExactlyTheRequests(t *testing.T) {
 		`keyway_requests_total{code="403",endpoint="/v1/ocr",route="pass_through"}`:      2,
 		`keyway_requests_total{code="200",endpoint="/public/echo",route="pass_through"}`: 1,
 		`keyway_request_duration_seconds_count{endpoint="/v1/ocr",route="pass_through"}`: 10,
-		`keyway_upstream_time_to_first_byte_seconds_count{endpoint="/v1/ocr"}`:           0, // set by metering, not yet
+		`keyway_upstream_time_to_first_byte_seconds_count{endpoint="/v1/ocr"}`:           4,
 		`keyway_denied_total{reason="no_key"}`:                                           3,
 		`keyway_denied_total{reason="blocked"}`:                                          1,
 		`keyway_denied_total{reason="route"}`:                                            1,
 		`keyway_denied_total{reason="expired"}`:                                          1,
 		`keyway_denied_total{reason="bad_key"}`:                                          0,
-		`keyway_requests_total{code="200",endpoint="",route="metrics"}`:                  1, // the first scrape
 	} {
 		if got := delta(series); got != want {
 			t.Errorf("%s moved by %v; want %v", series, got, want)
@@ -236,7 +240,22 @@ func TestMetricsLabelsBoundedUnderDistinctPaths(t *testing.T) {
 	}
 	close(paths)
 	wg.Wait()
-	s := scrape(t, h.url, master)
+	// A request is counted when its handler returns, after its settle,
+	// which can be a moment after the client read the last byte.
+	var s map[string]float64
+	for range 100 {
+		s = scrape(t, h.url, master)
+		var sum float64
+		for name, v := range s {
+			if strings.HasPrefix(name, "keyway_requests_total{") && !strings.Contains(name, `route="metrics"`) {
+				sum += v
+			}
+		}
+		if sum >= 10_000 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	series := 0
 	var total float64
 	for name, v := range s {
