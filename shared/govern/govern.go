@@ -169,7 +169,7 @@ func (g *Governor) refuse(w http.ResponseWriter, r *http.Request, entry *reqlog.
 	if d, ok := ledger.AsDenial(err); ok {
 		e = denialError(d, entry)
 	} else {
-		entry.Denied = reqlog.DenyStore
+		entry.Denied, entry.StoreOp = reqlog.DenyStore, "admit"
 		if !errors.Is(err, context.Canceled) {
 			g.o.Logger.Error("admission failed: store error", "request_id", entry.RequestID, "err", err.Error())
 		}
