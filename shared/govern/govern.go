@@ -87,7 +87,7 @@ func New(o Options) *Governor {
 // when the store fails; after that it is logged for re-application.
 const (
 	settleAttempts = 3
-	settleTimeout  = 5 * time.Second
+	settleTimeout  = 10 * time.Second
 )
 
 // Forward admits, forwards, meters and settles one pass-through request.
