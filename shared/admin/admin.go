@@ -158,12 +158,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.scope = sc
+	warnings := unenforcedWarnings(r, rt.op)
 	resp, e := rt.serve(h, c)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	if len(warnings) > 0 {
+		h.log.Warn("admin write set fields Keyway does not enforce", "op", rt.op.String(), "actor", c.who.Actor(),
+			"request_id", reqlog.FromContext(c.ctx).RequestID, "fields", warningSummary(warnings))
+	}
+	writeJSON(w, http.StatusOK, withWarnings(resp, warnings))
 }
 
 // redactPath shows a request path in a message without a key in it:

@@ -72,7 +72,8 @@ func newEnvWith(t *testing.T, wrap func(keys.Store) keys.Store) *env {
 		hs = wrap(st)
 	}
 	h := New(Options{
-		Store: hs,
+		Store:  hs,
+		Ledger: st,
 		Invalidate: func(tokens ...string) {
 			e.mu.Lock()
 			e.purged = append(e.purged, tokens)

@@ -227,6 +227,14 @@ var policyRows = []policyRow{
 		f.must(testMaster, "POST", "/team/new", obj("team_id", id))
 		return obj("team_ids", []string{id})
 	}, [6]int{ok, ok, no, no, no, no}},
+	{"spend/logs", "GET", fixed("/spend/logs"), noBody,
+		[6]int{ok, ok, ok, ok, ok, ok}},
+	{"global/spend/report", "GET", fixed("/global/spend/report?group_by=team"), noBody,
+		[6]int{ok, ok, ok, no, no, no}},
+	{"spend/daily by key", "GET", fixed("/spend/daily?group_by=key"), noBody,
+		[6]int{ok, ok, ok, ok, ok, no}},
+	{"spend/daily by team", "GET", fixed("/spend/daily?group_by=team"), noBody,
+		[6]int{ok, ok, ok, no, no, no}},
 	{"team/list", "GET", fixed("/team/list"), noBody,
 		[6]int{ok, ok, ok, ok, ok, no}},
 }

@@ -321,3 +321,55 @@ func governanceGateways(t *testing.T, store string, n int) []string {
 	}
 	return urls
 }
+
+// TestSpendLogsScopedToCaller: an internal user sees only its own keys'
+// records and totals, whatever it filters on; a key without a user sees its
+// own records; admins see all.
+func TestSpendLogsScopedToCaller(t *testing.T) {
+	up := newAIUpstream(t)
+	gw := startGateway(t, governanceConfig(up.URL), nil).URL
+	alice := newUserKey(t, gw, "alice")
+	bob := newUserKey(t, gw, "bob")
+	service := adminCall(t, gw, "POST", "/key/generate", `{}`)["key"].(string)
+	for _, k := range []string{alice, alice, bob, service} {
+		if resp, body := do(t, "POST", gw+"/flat", k, `{}`); resp.StatusCode != 200 {
+			t.Fatalf("call: %d %s", resp.StatusCode, body)
+		}
+	}
+	wantSpend(t, gw, "/user/info?user_id=bob", 0.01)
+	logs := func(key, query string) []map[string]any {
+		resp, raw := do(t, "GET", gw+"/spend/logs?"+query, key, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("/spend/logs?%s: %d %s", query, resp.StatusCode, raw)
+		}
+		var out []map[string]any
+		json.Unmarshal([]byte(raw), &out)
+		return out
+	}
+	for _, q := range []string{"", "user_id=bob", "api_key=" + bob, "team_id=x"} {
+		for _, r := range logs(alice, q) {
+			if r["user"] != "alice" {
+				t.Errorf("alice with %q sees a record of %v", q, r["user"])
+			}
+		}
+	}
+	if n := len(logs(alice, "")); n != 2 {
+		t.Errorf("alice sees %d records; want her 2", n)
+	}
+	if got := logs(service, ""); len(got) != 1 || got[0]["user"] != "" {
+		t.Errorf("the service key sees %v; want its one record", got)
+	}
+	if n := len(logs(testMaster, "")); n != 4 {
+		t.Errorf("the master key sees %d records; want 4", n)
+	}
+	resp, raw := do(t, "GET", gw+"/spend/daily?group_by=user", alice, "")
+	if resp.StatusCode != 200 || strings.Contains(raw, "bob") || !strings.Contains(raw, "alice") {
+		t.Errorf("alice's /spend/daily by user: %d %s; want only alice", resp.StatusCode, raw)
+	}
+	if resp, _ := do(t, "GET", gw+"/spend/daily?group_by=team", alice, ""); resp.StatusCode != 403 {
+		t.Errorf("alice's /spend/daily by team: %d; want 403", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", gw+"/spend/logs?start_date=yesterday", alice, ""); resp.StatusCode != 400 {
+		t.Errorf("a bad start_date: %d; want 400", resp.StatusCode)
+	}
+}

@@ -1,0 +1,36 @@
+package admin
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnenforcedFieldsWarn: a write that sets a field Keyway stores without
+// enforcing answers with keyway_warnings naming it; enforced fields do not.
+func TestUnenforcedFieldsWarn(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		path, body string
+		want       []string // field names warned about, in order
+	}{
+		{"/key/generate", `{"models": ["gpt-4o"], "tags": ["a"], "rpm_limit": 5}`, []string{"models", "tags"}},
+		{"/key/generate", `{"max_budget": 1, "budget_duration": "1d", "allowed_routes": ["/v1"]}`, nil},
+		{"/key/generate", `{"models": [], "tags": null}`, nil},
+		{"/user/new", `{"user_id": "w1", "spend": 5}`, []string{"spend"}},
+		{"/team/new", `{"team_id": "w1", "models": ["x"]}`, []string{"models"}},
+	}
+	for _, tt := range tests {
+		r := e.call(testMaster, "POST", tt.path, tt.body)
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %s", tt.path, tt.body, r.status, r.raw)
+		}
+		got, _ := r.body[WarningsField].([]any)
+		var names []string
+		for _, w := range got {
+			names = append(names, strings.Fields(w.(string))[0])
+		}
+		if strings.Join(names, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s %s: warned about %v; want %v", tt.path, tt.body, names, tt.want)
+		}
+	}
+}
