@@ -373,3 +373,33 @@ func TestSpendLogsScopedToCaller(t *testing.T) {
 		t.Errorf("a bad start_date: %d; want 400", resp.StatusCode)
 	}
 }
+
+// TestSoftBudgetAndRegenerate: crossing soft_budget is logged once and
+// counted, the calls go through; spend follows a key through
+// /key/regenerate (it is kept by the key's stable id).
+func TestSoftBudgetAndRegenerate(t *testing.T) {
+	up := newAIUpstream(t)
+	g := startGateway(t, governanceConfig(up.URL), nil)
+	gw := g.URL
+	gen := adminCall(t, gw, "POST", "/key/generate", `{"soft_budget": 0.015}`)
+	key := gen["key"].(string)
+	for range 4 {
+		if resp, body := do(t, "POST", gw+"/flat", key, `{}`); resp.StatusCode != 200 {
+			t.Fatalf("call over the soft budget: %d %s; want 200", resp.StatusCode, body)
+		}
+	}
+	wantSpend(t, gw, "/key/info?key="+key, 0.04)
+	if n := strings.Count(g.logText(), "soft budget crossed"); n != 1 {
+		t.Errorf("soft budget warnings logged: %d; want 1", n)
+	}
+	resp, metrics := do(t, "GET", gw+"/metrics", testMaster, "")
+	if resp.StatusCode != 200 || !strings.Contains(metrics, `keyway_soft_budget_crossed_total{kind="key"} 1`) {
+		t.Errorf("/metrics: %d; want keyway_soft_budget_crossed_total{kind=\"key\"} 1", resp.StatusCode)
+	}
+
+	out := adminCall(t, gw, "POST", "/key/regenerate", `{"key": "`+key+`"}`)
+	fresh := out["key"].(string)
+	wantSpend(t, gw, "/key/info?key="+fresh, 0.04)
+	do(t, "POST", gw+"/flat", fresh, `{}`)
+	wantSpend(t, gw, "/key/info?key="+fresh, 0.05)
+}
