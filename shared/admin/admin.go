@@ -44,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for expiries and timestamps. Nil means time.Now.
 	Now func() time.Time
+	// Config reads the config in force for GET /config/pass_through_endpoint
+	// (config.go). Optional.
+	Config ConfigInfo
 }
 
 // handler serves the admin API.
@@ -53,6 +56,7 @@ type handler struct {
 	log        *slog.Logger
 	now        func() time.Time
 	routes     map[string]route
+	config     ConfigInfo
 }
 
 // route is one admin path: which methods it answers and what it does.
@@ -77,7 +81,7 @@ type call struct {
 // New returns the admin API handler. Requests must carry an authenticated
 // principal (auth.NewContext); an anonymous request is answered 401.
 func New(o Options) http.Handler {
-	h := &handler{store: o.Store, invalidate: o.Invalidate, log: o.Logger, now: o.Now}
+	h := &handler{store: o.Store, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config}
 	if h.invalidate == nil {
 		h.invalidate = func(...string) {}
 	}
@@ -108,6 +112,8 @@ func New(o Options) http.Handler {
 		"/team/update": {http.MethodPost, opTeamUpdate, (*handler).teamUpdate},
 		"/team/delete": {http.MethodPost, opTeamDelete, (*handler).teamDelete},
 		"/team/list":   {http.MethodGet, opTeamList, (*handler).teamList},
+
+		"/config/pass_through_endpoint": {http.MethodGet, opConfigEndpoints, (*handler).configEndpoints},
 	}
 	return h
 }

@@ -38,6 +38,7 @@ const (
 	opTeamUpdate
 	opTeamDelete
 	opTeamList
+	opConfigEndpoints
 	numOps
 )
 
@@ -96,6 +97,8 @@ var policy = [numOps]rule{
 	opTeamUpdate:    {"/team/update", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamDelete:    {"/team/delete", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamList:      {"/team/list", false, [numClasses]scope{all, all, own, own, deny}},
+	// own/selfKey: the endpoints without targets, headers or config source.
+	opConfigEndpoints: {"/config/pass_through_endpoint", false, [numClasses]scope{all, all, own, own, selfKey}},
 }
 
 // classify places a principal in the policy table. ok is false for a role

@@ -34,6 +34,7 @@ type Watcher struct {
 
 	cur      atomic.Pointer[Config]
 	attempt  atomic.Int64  // unix nanoseconds of the last load attempt's end
+	loaded   atomic.Int64  // unix nanoseconds when the config in force was adopted
 	kick     chan struct{} // capacity 1: a pending reload request
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -72,6 +73,7 @@ func newWatcher(ctx context.Context, src Source, resolve SecretResolver, ttl tim
 	}
 	w.cur.Store(cfg)
 	w.attempt.Store(now().UnixNano())
+	w.loaded.Store(w.attempt.Load())
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	if ttl > 0 {
 		go w.run()
@@ -96,6 +98,26 @@ func (w *Watcher) Current() *Config {
 		}
 	}
 	return cfg
+}
+
+// Status is what the admin console's status line shows about the config:
+// where it comes from, when the config in force was adopted, and when the
+// source was last read (a reload that found no change or failed moves
+// CheckedAt, not LoadedAt). It is per instance: each Lambda execution
+// environment has its own Watcher.
+type Status struct {
+	Source    string
+	LoadedAt  time.Time
+	CheckedAt time.Time
+}
+
+// Status reports the watcher's source and its last load times.
+func (w *Watcher) Status() Status {
+	return Status{
+		Source:    w.src.String(),
+		LoadedAt:  time.Unix(0, w.loaded.Load()).UTC(),
+		CheckedAt: time.Unix(0, w.attempt.Load()).UTC(),
+	}
 }
 
 // Close stops background reloading and waits for a reload in progress to
@@ -145,6 +167,7 @@ func (w *Watcher) reload() {
 		return // unchanged: keep the pointer callers may have derived state from
 	}
 	w.cur.Store(cfg)
+	w.loaded.Store(w.attempt.Load())
 	w.logger.Info("config reloaded", "endpoints", len(cfg.Endpoints))
 	w.logWarnings(cfg)
 }

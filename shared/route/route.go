@@ -25,6 +25,9 @@ const (
 	Health                   // /health and below: liveness, no auth
 	Admin                    // /key, /user, /team and below: the admin API
 	PassThrough              // a configured pass-through endpoint
+	// Console is /ui and below: the admin console's static page and
+	// assets, served without a key (the page's API calls carry the key).
+	Console
 )
 
 func (c Class) String() string {
@@ -35,9 +38,14 @@ func (c Class) String() string {
 		return "admin"
 	case PassThrough:
 		return "pass_through"
+	case Console:
+		return "console"
 	}
 	return "unknown"
 }
+
+// ConsolePrefix is where the admin console is served.
+const ConsolePrefix = "/ui"
 
 // Route is the classification of one request.
 type Route struct {
@@ -78,13 +86,18 @@ func (t *Table) ClassifyPath(path string) Route {
 	if path == "" {
 		path = "/"
 	}
-	for _, prefix := range []string{"/key", "/user", "/team"} {
+	// /config holds the admin read routes about the config
+	// (GET /config/pass_through_endpoint).
+	for _, prefix := range []string{"/key", "/user", "/team", "/config"} {
 		if underPrefix(path, prefix) {
 			return Route{Class: Admin, Path: path}
 		}
 	}
 	if underPrefix(path, "/health") {
 		return Route{Class: Health, Path: path}
+	}
+	if underPrefix(path, ConsolePrefix) {
+		return Route{Class: Console, Path: path}
 	}
 	for _, ep := range t.byLength {
 		if path == ep.Path {
