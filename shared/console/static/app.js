@@ -2,7 +2,7 @@
 //
 // Rules this file keeps:
 // - Every user-controlled string reaches the page as text (textContent or a
-//   text node via el()); innerHTML is never used.
+//   text node via el()); no HTML string is ever parsed.
 // - Every URL is relative to this script, so the console works behind an API
 //   Gateway stage prefix (/prod/ui/) and at a domain root (/ui/).
 // - The key lives in sessionStorage and travels only as
