@@ -173,6 +173,8 @@
   function logout() {
     try { sessionStorage.removeItem(STORE); } catch (e) { /* nothing stored */ }
     state.key = null; state.who = null; state.gen++;
+    // The next sign-in starts at the keys view, not where this one left off.
+    history.replaceState(null, '', location.pathname + location.search);
     clear($('view'));
     clear($('status'));
     $('who').textContent = '';
