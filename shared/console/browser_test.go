@@ -38,6 +38,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/keywaygw/keyway/shared/app"
+	"github.com/keywaygw/keyway/shared/console"
 )
 
 var screenshots = flag.Bool("screenshots", false, "write the console screenshots to docs/img/")
@@ -515,6 +516,9 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 	if w := b.js(`document.documentElement.scrollWidth`); w.(float64) > 375 {
 		t.Errorf("at 375 px the page is %v px wide", w)
 	}
+	if prefix == "" {
+		b.screenshot("console-keys-375.png")
+	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
@@ -587,4 +591,97 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%d requests, all to %s", len(reqs), origin)
 	t.Log(buf.String())
+}
+
+// TestUsageViewRendersTheSpendShapes checks the usage view's drawing
+// against the documented /spend/daily and /spend/logs response shapes, from
+// a stand-in API, so that the charts are exercised before the metering work
+// lands. It is not the end-to-end check: TestConsoleInBrowser's "usage
+// charts" makes real metered calls through the gateway.
+func TestUsageViewRendersTheSpendShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the browser test runs in make test, not with -short")
+	}
+	exe := chromium(t)
+	today := time.Now().UTC()
+	d := func(n int) string { return today.AddDate(0, 0, -n).Format("2006-01-02") }
+	var gotLogQueries []string
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", console.New())
+	writeJSON := func(w http.ResponseWriter, status int, v string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, v)
+	}
+	mux.HandleFunc("/key/info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, `{"error":{"message":"key is required: the master key is not a virtual key","type":"bad_request_error","param":"key","code":"400"}}`)
+	})
+	mux.HandleFunc("/config/pass_through_endpoint", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"endpoints":[{"path":"/v1/chat"}],"keyway_status":{"source":"file x.yaml","loaded_at":"2026-01-01T00:00:00Z","checked_at":"2026-01-01T00:00:00Z"}}`)
+	})
+	mux.HandleFunc("/key/list", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"keys":[{"token":"tok-a2","token_id":"tid-a","key_alias":"<b>alias-a</b>","key_name":"sk-...aaaa"}],"total_count":1,"current_page":1,"total_pages":1}`)
+	})
+	mux.HandleFunc("/spend/daily", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("group_by") == "" || r.URL.Query().Get("start_date") == "" {
+			writeJSON(w, 400, `{"error":{"message":"group_by is required","type":"bad_request_error","param":"group_by","code":"400"}}`)
+			return
+		}
+		writeJSON(w, 200, fmt.Sprintf(`{"group_by":%q,"start_date":%q,"end_date":%q,"days":[
+			{"date":%q,"id":"tid-a","spend":1.5,"requests":3,"prompt_tokens":100,"completion_tokens":50},
+			{"date":%q,"id":"tid-b","spend":0.25,"requests":1,"prompt_tokens":10,"completion_tokens":5},
+			{"date":%q,"id":"tid-a","spend":0.75,"requests":2,"prompt_tokens":60,"completion_tokens":20}]}`,
+			r.URL.Query().Get("group_by"), r.URL.Query().Get("start_date"), r.URL.Query().Get("end_date"), d(2), d(2), d(0)))
+	})
+	mux.HandleFunc("/spend/logs", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gotLogQueries = append(gotLogQueries, r.URL.RawQuery)
+		mu.Unlock()
+		if r.URL.Query().Get("cursor") == "" {
+			w.Header().Set("X-Keyway-Next-Cursor", "c2")
+		}
+		writeJSON(w, 200, `[{"request_id":"req-<i>1</i>","call_type":"pass_through_endpoint","api_key":"0123456789abcdef0123","spend":0.25,"prompt_tokens":12,"completion_tokens":30,"total_tokens":42,"model":"gpt-test","user":"alice","team_id":"team-a","startTime":"2026-03-01T12:00:00Z","endTime":"2026-03-01T12:00:01Z","status":"success","endpoint":"/v1/chat","status_code":200,"usage_source":"response"}]`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	stop := time.AfterFunc(time.Minute, cancelAlloc)
+	defer stop.Stop()
+	rec := &recorder{}
+	if err := chromedp.Listen(ctx, rec.add(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	b := &tab{t: t, ctx: ctx, base: srv.URL}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/#usage")); err != nil {
+		t.Fatal(err)
+	}
+	b.login(masterKey)
+	b.waitFor("the usage charts", `(function(){var c=document.querySelectorAll('#view svg.chart'); return c.length===2 && +c[0].getAttribute('data-bars')===2 && +c[1].getAttribute('data-bars')===2})()`)
+	// Keys are named by alias (as text), spenders ranked by spend.
+	b.waitFor("the top spenders", `[...document.querySelectorAll('#view .chart-card.wide td')].map(function(td){return td.textContent}).join('|').startsWith('<b>alias-a</b>|$2.25|5|')`)
+	if n := b.js(`document.querySelectorAll('#view b, #view i').length`); n != float64(0) {
+		t.Errorf("markup in data became %v element(s)", n)
+	}
+	b.waitFor("the log record", `document.getElementById('view').textContent.includes('req-<i>1</i>') && [...document.querySelectorAll('#view button')].some(function(x){return x.textContent==='Older ›'})`)
+	b.js(`[...document.querySelectorAll('#view button')].find(function(x){return x.textContent==='Older ›'}).click()`)
+	b.waitFor("the older page", `!document.querySelector('#view .loading') && document.getElementById('view').textContent.includes('req-<i>1</i>') && ![...document.querySelectorAll('#view button')].some(function(x){return x.textContent==='Older ›'})`)
+	mu.Lock()
+	last := gotLogQueries[len(gotLogQueries)-1]
+	mu.Unlock()
+	if !strings.Contains(last, "cursor=c2") || !strings.Contains(last, "limit=50") {
+		t.Errorf("the older page asked %q; want cursor=c2 and limit=50", last)
+	}
+	_, problems, dialogs := rec.snapshot()
+	for _, p := range append(problems, dialogs...) {
+		t.Errorf("page problem: %s", p)
+	}
 }

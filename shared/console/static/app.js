@@ -773,7 +773,7 @@
   }
 
   function barChart(dates, series, m, fmt, what, label) {
-    var W = 640, H = 200, pad = { l: 56, r: 8, t: 10, b: 24 };
+    var W = 600, H = 220, pad = { l: 60, r: 8, t: 10, b: 24 };
     var totals = dates.map(function (d) { return series.reduce(function (a, s) { return a + (m[d][s] || 0); }, 0); });
     var max = Math.max.apply(null, totals.concat([0]));
     var nonzero = totals.filter(function (x) { return x > 0; }).length;
