@@ -428,6 +428,20 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 	b.rowAct(`#view tr[data-team="team-a"]`, "members")
 	b.waitFor("the member list", `[...document.querySelectorAll('.dialog td')].some(function(td){return td.textContent==='alice'})`)
 	b.js(`document.querySelector('.dialog button[aria-label=Close]').click()`)
+	// Edit and delete, on users and teams.
+	b.rowAct(`#view tr[data-team="team-a"]`, "edit")
+	b.fillAndSubmit(map[string]string{"max_budget": "120"})
+	b.waitFor("the edited team", `document.querySelector('#view tr[data-team="team-a"]').textContent.includes('$120.00')`)
+	b.click(`[data-act="new-team"]`)
+	b.fillAndSubmit(map[string]string{"team_id": "team-tmp"})
+	b.rowAct(`#view tr[data-team="team-tmp"]`, "delete")
+	b.waitFor("the confirmation", `document.querySelector('.dialog button.danger')`)
+	b.js(`document.querySelector('.dialog button.danger').click()`)
+	b.waitFor("team-tmp to go", `!document.querySelector('#view tr[data-team="team-tmp"]') && document.querySelector('#view tr[data-team="team-a"]')`)
+	b.open("users")
+	b.rowAct(`#view tr[data-user="alice"]`, "edit")
+	b.fillAndSubmit(map[string]string{"user_email": "alice@corp.example"})
+	b.waitFor("the edited user", `document.querySelector('#view tr[data-user="alice"]').textContent.includes('alice@corp.example') && document.querySelector('#view tr[data-user="alice"]').textContent.includes('team-a')`)
 
 	// A key with every kind of field; its secret is shown once.
 	b.open("keys")
@@ -683,5 +697,19 @@ func TestUsageViewRendersTheSpendShapes(t *testing.T) {
 	_, problems, dialogs := rec.snapshot()
 	for _, p := range append(problems, dialogs...) {
 		t.Errorf("page problem: %s", p)
+	}
+
+	// The recorder sees what the CSP blocks: an injected inline script is
+	// refused, runs nothing, and is reported as a problem.
+	b.js(`(function(){var s=document.createElement('script'); s.textContent='window.__ran=1'; document.body.appendChild(s)})()`)
+	if err := b.poll(`true`, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ran := b.js(`window.__ran === 1`); ran != false {
+		t.Errorf("an injected inline script ran despite the CSP")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, problems, _ = rec.snapshot(); len(problems) != 1 || !strings.Contains(problems[0], "Content Security Policy") {
+		t.Errorf("after a CSP violation the recorder has %q; want one CSP problem", problems)
 	}
 }
