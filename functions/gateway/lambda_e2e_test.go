@@ -994,6 +994,7 @@ general_settings:
       auth: true
       headers:
         Authorization: "Bearer os.environ/NVDEV_API_KEY"
+      cost_per_request: 0.01
     - path: /v1/down
       target: http://` + closedAddr(t) + `
       include_subpath: true

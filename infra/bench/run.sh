@@ -366,6 +366,9 @@ $GO test -run '^$' -bench '^BenchmarkRequestPath$' -benchtime 3s -timeout 5m \
 $GO tool pprof -top -cum -nodecount 30 "$OUT/gateway.test" "$OUT/cpu.pprof" 2>/dev/null | sed -n '1,40p' >"$OUT/cpu-top.txt"
 $GO tool pprof -top -sample_index=alloc_objects -nodecount 25 "$OUT/gateway.test" "$OUT/mem.pprof" 2>/dev/null | sed -n '1,35p' >"$OUT/mem-top.txt"
 
+log "7. metering and limits: infra/bench/govbench (-count 3)"
+$GO test -run '^$' -bench . -count 3 -timeout 20m ./infra/bench/govbench | tee "$OUT/govern.txt"
+
 # ---------------------------------------------------------------------------
 log "report"
 echo "took=$(($(date +%s) - START))s" >>"$OUT/params.txt"

@@ -23,6 +23,7 @@ import (
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/ledger"
 	"github.com/keywaygw/keyway/shared/reqlog"
 )
 
@@ -35,6 +36,9 @@ const MaxBodyBytes = 1 << 20
 type Options struct {
 	// Store keeps users, teams and keys. Required.
 	Store keys.Store
+	// Ledger keeps spend, usage records and per-day totals (/spend/*).
+	// Nil answers those routes 503 and shows spend 0.
+	Ledger ledger.Store
 	// Invalidate drops cached key lookups after a change, so revocation is
 	// immediate on this instance. No tokens = drop everything (user/team
 	// changes). Nil means there is no cache.
@@ -52,6 +56,7 @@ type Options struct {
 // handler serves the admin API.
 type handler struct {
 	store      keys.Store
+	ledger     ledger.Store
 	invalidate func(tokens ...string)
 	log        *slog.Logger
 	now        func() time.Time
@@ -81,7 +86,7 @@ type call struct {
 // New returns the admin API handler. Requests must carry an authenticated
 // principal (auth.NewContext); an anonymous request is answered 401.
 func New(o Options) http.Handler {
-	h := &handler{store: o.Store, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config}
+	h := &handler{store: o.Store, ledger: o.Ledger, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config}
 	if h.invalidate == nil {
 		h.invalidate = func(...string) {}
 	}
@@ -112,6 +117,10 @@ func New(o Options) http.Handler {
 		"/team/update": {http.MethodPost, opTeamUpdate, (*handler).teamUpdate},
 		"/team/delete": {http.MethodPost, opTeamDelete, (*handler).teamDelete},
 		"/team/list":   {http.MethodGet, opTeamList, (*handler).teamList},
+
+		"/spend/logs":          {http.MethodGet, opSpendLogs, (*handler).spendLogs},
+		"/global/spend/report": {http.MethodGet, opSpendReport, (*handler).spendReport},
+		"/spend/daily":         {http.MethodGet, opSpendDaily, (*handler).spendDaily},
 
 		"/config/pass_through_endpoint": {http.MethodGet, opConfigEndpoints, (*handler).configEndpoints},
 	}

@@ -373,7 +373,11 @@ func (h *handler) keyInfo(c *call) (any, *apierr.Error) {
 	}
 	// LiteLLM echoes the key it was given; Keyway returns the token, so a
 	// secret is never sent back.
-	return map[string]any{"key": k.Token, "info": renderKey(k)}, nil
+	info := renderKey(k)
+	if e := h.fillSpend(c, keyTarget(info, k)); e != nil {
+		return nil, e
+	}
+	return map[string]any{"key": k.Token, "info": info}, nil
 }
 
 // POST /key/update: the key is named by key (secret or token) or, without
@@ -521,7 +525,15 @@ func (h *handler) keyList(c *call) (any, *apierr.Error) {
 	lo, hi, count := pages(len(kept), page, size)
 	var list any
 	if full, _ := v.boolean("return_full_object"); full {
-		list = renderKeys(kept[lo:hi])
+		rendered := renderKeys(kept[lo:hi])
+		targets := make([]spendTarget, len(rendered))
+		for i, k := range kept[lo:hi] {
+			targets[i] = keyTarget(rendered[i], k)
+		}
+		if e := h.fillSpend(c, targets...); e != nil {
+			return nil, e
+		}
+		list = rendered
 	} else {
 		tokens := make([]string, 0, hi-lo)
 		for _, k := range kept[lo:hi] {

@@ -38,6 +38,9 @@ const (
 	opTeamUpdate
 	opTeamDelete
 	opTeamList
+	opSpendLogs
+	opSpendReport
+	opSpendDaily
 	opConfigEndpoints
 	numOps
 )
@@ -97,6 +100,9 @@ var policy = [numOps]rule{
 	opTeamUpdate:    {"/team/update", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamDelete:    {"/team/delete", true, [numClasses]scope{all, deny, deny, deny, deny}},
 	opTeamList:      {"/team/list", false, [numClasses]scope{all, all, own, own, deny}},
+	opSpendLogs:     {"/spend/logs", false, [numClasses]scope{all, all, own, own, selfKey}},
+	opSpendReport:   {"/global/spend/report", false, [numClasses]scope{all, all, deny, deny, deny}},
+	opSpendDaily:    {"/spend/daily", false, [numClasses]scope{all, all, own, own, deny}},
 	// own/selfKey: the endpoints without targets, headers or config source.
 	opConfigEndpoints: {"/config/pass_through_endpoint", false, [numClasses]scope{all, all, own, own, selfKey}},
 }

@@ -105,7 +105,11 @@ func (h *handler) teamInfo(c *call) (any, *apierr.Error) {
 			kept = append(kept, k)
 		}
 	}
-	return map[string]any{"team_id": tid, "team_info": renderTeam(t), "keys": renderKeys(kept)}, nil
+	info := renderTeam(t)
+	if e := h.fillSpend(c, teamTarget(info, t)); e != nil {
+		return nil, e
+	}
+	return map[string]any{"team_id": tid, "team_info": info, "keys": renderKeys(kept)}, nil
 }
 
 // POST /team/update
@@ -258,11 +262,16 @@ func (h *handler) teamList(c *call) (any, *apierr.Error) {
 	}
 	org, byOrg := v.str("organization_id")
 	list := []map[string]any{}
+	var targets []spendTarget
 	for _, t := range ts {
 		if only != nil && !slices.Contains(only, t.TeamID) || byOrg && extraString(t.Metadata, "organization_id") != org {
 			continue
 		}
 		list = append(list, renderTeam(t))
+		targets = append(targets, teamTarget(list[len(list)-1], t))
+	}
+	if e := h.fillSpend(c, targets...); e != nil {
+		return nil, e
 	}
 	return list, nil
 }

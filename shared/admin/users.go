@@ -174,7 +174,11 @@ func (h *handler) userInfo(c *call) (any, *apierr.Error) {
 		}
 		teams = append(teams, renderTeam(t))
 	}
-	return map[string]any{"user_id": uid, "user_info": renderUser(u), "keys": renderKeys(ks), "teams": teams}, nil
+	info := renderUser(u)
+	if e := h.fillSpend(c, userTarget(info, u)); e != nil {
+		return nil, e
+	}
+	return map[string]any{"user_id": uid, "user_info": info, "keys": renderKeys(ks), "teams": teams}, nil
 }
 
 // POST /user/update: the user is named by user_id or, without it, by a
@@ -306,8 +310,13 @@ func (h *handler) userList(c *call) (any, *apierr.Error) {
 	}
 	lo, hi, count := pages(len(kept), page, size)
 	list := make([]map[string]any, 0, hi-lo)
+	targets := make([]spendTarget, 0, hi-lo)
 	for _, u := range kept[lo:hi] {
 		list = append(list, renderUser(u))
+		targets = append(targets, userTarget(list[len(list)-1], u))
+	}
+	if e := h.fillSpend(c, targets...); e != nil {
+		return nil, e
 	}
 	return map[string]any{"users": list, "total": len(kept), "page": page, "page_size": size, "total_pages": count}, nil
 }

@@ -40,6 +40,9 @@ type Error struct {
 	Type    string `json:"type"`
 	Param   string `json:"param"`
 	Code    string `json:"code"`
+	// RetryAfter, when > 0, is sent as the Retry-After header (seconds):
+	// 429s for limits and budgets say when capacity frees.
+	RetryAfter int64 `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -67,6 +70,9 @@ func Write(w http.ResponseWriter, e *Error) {
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(e.RetryAfter, 10))
+	}
 	w.WriteHeader(e.Status)
 	w.Write(append(body, '\n'))
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/keywaygw/keyway/shared/config"
 	"github.com/keywaygw/keyway/shared/console"
 	"github.com/keywaygw/keyway/shared/gateway"
+	"github.com/keywaygw/keyway/shared/govern"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/ledger"
 	"github.com/keywaygw/keyway/shared/proxy"
 )
 
@@ -112,11 +114,24 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		MaxRequestBodyBytes: cfg.Settings.MaxRequestBodyBytes,
 		Logger:              logger,
 	})
+	led, ok := store.(ledger.Store)
+	if !ok {
+		store.Close()
+		watcher.Close()
+		return nil, fmt.Errorf("key store %T keeps no usage ledger", store)
+	}
+	gov := govern.New(govern.Options{
+		Next:      fwd,
+		Ledger:    led,
+		Retention: func() time.Duration { return watcher.Current().Settings.SpendLogsRetention },
+		Logger:    logger,
+	})
 	handler := gateway.New(gateway.Options{
 		Config: watcher.Current,
 		Auth:   authn,
 		Admin: admin.New(admin.Options{
 			Store:      store,
+			Ledger:     led,
 			Invalidate: authn.Invalidate,
 			Logger:     logger,
 			Config: admin.ConfigInfo{
@@ -125,7 +140,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 			},
 		}),
 		Console: console.New(),
-		Proxy:   fwd,
+		Proxy:   gov,
 		OnConfig: func(cfg *config.Config) {
 			cache.SetTTL(cfg.Settings.KeyCacheTTL)
 			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)

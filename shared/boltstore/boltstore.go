@@ -125,6 +125,16 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
+// batch is update through bbolt's Batch: concurrent calls may share one
+// transaction (and one fsync), and fn may run more than once, so it must
+// be idempotent.
+func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(fn)
+}
+
 // abbrev is the only form of a token that goes into an error. Tokens are
 // SHA-256 hashes, not secrets, but a short form keeps messages readable and
 // keeps them harmless should a caller ever pass a raw secret by mistake.

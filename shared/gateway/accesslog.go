@@ -82,6 +82,14 @@ func slogAttrs(e *reqlog.Entry, r *http.Request, status int, bytesOut int64, d t
 	if e.Error != "" {
 		attrs = append(attrs, slog.String("error", e.Error))
 	}
+	if e.Denied != "" {
+		attrs = append(attrs, slog.String("denied", e.Denied))
+	}
+	if e.UsageSource != "" {
+		attrs = append(attrs, slog.String("model", e.Model), slog.Int64("input_tokens", e.InputTokens),
+			slog.Int64("output_tokens", e.OutputTokens), slog.Float64("cost", float64(e.CostNanos)/1e9),
+			slog.String("usage_source", e.UsageSource))
+	}
 	return attrs
 }
 

@@ -20,8 +20,13 @@ type Period struct {
 	months int
 }
 
-// ParsePeriod reads LiteLLM's budget_duration forms: Ns, Nm, Nh, Nd, Nmo
-// (N a positive integer). "" is the zero Period.
+// maxPeriod bounds a fixed period (100 years), as the admin API bounds
+// durations.
+const maxPeriod = 100 * 366 * 24 * time.Hour
+
+// ParsePeriod reads LiteLLM's budget_duration forms: Ns (or a bare N, in
+// seconds), Nm, Nh, Nd, Nw, Nmo (N a positive integer). "" is the zero
+// Period.
 func ParsePeriod(s string) (Period, error) {
 	if s == "" {
 		return Period{}, nil
@@ -29,12 +34,12 @@ func ParsePeriod(s string) (Period, error) {
 	unit := strings.TrimLeft(s, "0123456789")
 	num := s[:len(s)-len(unit)]
 	n, err := strconv.Atoi(num)
-	if err != nil || n <= 0 || n > 100000 {
-		return Period{}, fmt.Errorf("budget_duration %q: want a positive whole number and a unit, like 30s, 30m, 1h, 1d, 7d or 1mo", s)
+	if err != nil || n <= 0 || n > 1_000_000_000 {
+		return Period{}, fmt.Errorf("budget_duration %q: want a positive whole number and a unit, like 30s, 30m, 1h, 1d, 7d, 1w or 1mo", s)
 	}
 	p := Period{Spec: s}
 	switch unit {
-	case "s":
+	case "s", "":
 		p.fixed = time.Duration(n) * time.Second
 	case "m":
 		p.fixed = time.Duration(n) * time.Minute
@@ -42,10 +47,15 @@ func ParsePeriod(s string) (Period, error) {
 		p.fixed = time.Duration(n) * time.Hour
 	case "d":
 		p.fixed = time.Duration(n) * 24 * time.Hour
+	case "w":
+		p.fixed = time.Duration(n) * 7 * 24 * time.Hour
 	case "mo":
 		p.months = n
 	default:
-		return Period{}, fmt.Errorf("budget_duration %q: unknown unit %q (use s, m, h, d or mo)", s, unit)
+		return Period{}, fmt.Errorf("budget_duration %q: unknown unit %q (use s, m, h, d, w or mo)", s, unit)
+	}
+	if p.fixed > maxPeriod || p.fixed < 0 || p.months > 1200 {
+		return Period{}, fmt.Errorf("budget_duration %q is too long (at most 100 years)", s)
 	}
 	return p, nil
 }

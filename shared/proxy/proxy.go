@@ -101,6 +101,7 @@ type state struct {
 	timer   *time.Timer     // fires errHeaderTimeout; stopped on headers
 	timeout time.Duration
 	maxBody int64 // the body limit this request was held to
+	start   time.Time
 }
 
 type stateKey struct{}
@@ -134,7 +135,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 	parent := r.Context()
 	entry := reqlog.FromContext(parent)
 	entry.Endpoint = ep.Path
-	st := &state{ep: ep, entry: entry, parent: parent, timeout: ep.Timeout}
+	st := &state{ep: ep, entry: entry, parent: parent, timeout: ep.Timeout, start: time.Now()}
 	if st.timeout <= 0 {
 		st.timeout = config.DefaultTimeout
 	}
@@ -211,6 +212,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL = st.url
 	pr.Out.Host = st.url.Host
 	pr.Out.Header = outboundHeader(pr.Out.Header, st.ep)
+	if o := observerFrom(st.parent); o != nil {
+		o.Outbound(pr.Out.Header)
+	}
 }
 
 // modifyResponse runs once the upstream's response headers are in: it stops
@@ -219,6 +223,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	st := stateFrom(res.Request.Context())
 	st.entry.UpstreamStatus = res.StatusCode
+	st.entry.UpstreamTTFB = time.Since(st.start)
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		st.timer.Stop()
 		return errUpgradeRefused
@@ -228,6 +233,9 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	if err := st.body.readErr(); err == errBodyTooLarge {
 		return err // the upstream answered a body that was cut off
+	}
+	if o := observerFrom(st.parent); o != nil {
+		o.Response(res)
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func (t *Table) ClassifyPath(path string) Route {
 	}
 	// /config holds the admin read routes about the config
 	// (GET /config/pass_through_endpoint).
-	for _, prefix := range []string{"/key", "/user", "/team", "/config"} {
+	for _, prefix := range []string{"/key", "/user", "/team", "/spend", "/global", "/config"} {
 		if underPrefix(path, prefix) {
 			return Route{Class: Admin, Path: path}
 		}

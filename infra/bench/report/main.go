@@ -340,7 +340,7 @@ func (r *report) render(notesFile string) string {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	sections := []func(p func(string, ...any)){
-		r.overhead, r.streaming, r.bigBodies, r.authCost, r.coldStart, r.microSection,
+		r.overhead, r.streaming, r.bigBodies, r.authCost, r.coldStart, r.microSection, r.governSection,
 	}
 	var body bytes.Buffer
 	bp := func(format string, args ...any) { fmt.Fprintf(&body, format, args...) }
@@ -388,6 +388,8 @@ func (r *report) render(notesFile string) string {
 	p("# profile of the whole request path\n")
 	p("go test -run '^$' -bench '^BenchmarkRequestPath$' -benchtime 3s -cpuprofile cpu.pprof -memprofile mem.pprof ./shared/gateway\n")
 	p("go tool pprof -top -sample_index=alloc_objects mem.pprof\n")
+	p("# metering and limits (bbolt; DynamoDB on moto server; the gateway binary)\n")
+	p("go test -run '^$' -bench . -count 3 ./infra/bench/govbench | tee govern.txt\n")
 	p("```\n\n")
 	p("Raw outputs of a run (wrk text, client JSON, benchmark text, profiles, RIE logs)\n")
 	p("stay in `.bench/`.\n\n")

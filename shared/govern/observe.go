@@ -1,0 +1,170 @@
+package govern
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/keywaygw/keyway/shared/config"
+	"github.com/keywaygw/keyway/shared/ledger"
+	"github.com/keywaygw/keyway/shared/usage"
+)
+
+// ResponseCostHeader is LiteLLM's upstream-reported cost in dollars; when an
+// upstream sends it, it outranks the computed cost (as in LiteLLM).
+const ResponseCostHeader = "X-Litellm-Response-Cost"
+
+// rateLimitHeaders are the upstream's own rate-limit headers, replaced by
+// Keyway's on calls of a limited key (LiteLLM's and OpenAI's names).
+var rateLimitHeaders = []string{
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests",
+	"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens",
+	"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
+}
+
+// observer is the proxy.Observer of one request.
+type observer struct {
+	ep     *config.Endpoint
+	inject bool
+	lease  *ledger.Lease
+
+	responded    bool
+	meter        *usage.Meter
+	headerCost   *float64
+	encoded      string // a Content-Encoding the meter cannot read
+	statusFromUp int
+}
+
+// Outbound asks a metered upstream for an uncompressed response: the
+// transport does not decode gzip (bytes reach the client as sent), so a
+// compressed body could not be metered.
+func (o *observer) Outbound(h http.Header) {
+	if o.ep.Metering.Usage != usage.FormatNone {
+		h.Del("Accept-Encoding")
+	}
+}
+
+// Response starts metering and sets Keyway's rate-limit headers.
+func (o *observer) Response(res *http.Response) {
+	o.responded = true
+	o.statusFromUp = res.StatusCode
+	if v := res.Header.Get(ResponseCostHeader); v != "" {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= config.MaxCostPerRequest && !math.IsNaN(f) {
+			o.headerCost = &f
+		}
+	}
+	o.setRateLimitHeaders(res.Header)
+	if o.ep.Metering.Usage == usage.FormatNone {
+		return
+	}
+	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		o.encoded = ce
+		return
+	}
+	o.meter = usage.NewMeter(o.ep.Metering.Usage, res.Header.Get("Content-Type"))
+	var r io.Reader = io.TeeReader(res.Body, o.meter)
+	if o.inject {
+		r = usage.NewUsageChunkFilter(r)
+		// The filtered body is shorter than the upstream announced.
+		res.ContentLength = -1
+		res.Header.Del("Content-Length")
+	}
+	res.Body = &meteredBody{Reader: r, Closer: res.Body}
+}
+
+type meteredBody struct {
+	io.Reader
+	io.Closer
+}
+
+// setRateLimitHeaders replaces the upstream's x-ratelimit-* with Keyway's
+// when a party has an rpm or tpm limit: the tightest party's numbers.
+func (o *observer) setRateLimitHeaders(h http.Header) {
+	if !o.lease.Admitted {
+		return
+	}
+	reqLimit, reqLeft, tokLimit, tokLeft := int64(-1), int64(-1), int64(-1), int64(-1)
+	for i, p := range o.lease.Parties {
+		var rem ledger.Remaining
+		if i < len(o.lease.Remaining) {
+			rem = o.lease.Remaining[i]
+		}
+		if p.Limits.RPM > 0 && (reqLeft < 0 || rem.Requests < reqLeft) {
+			reqLimit, reqLeft = p.Limits.RPM, max(rem.Requests, 0)
+		}
+		if p.Limits.TPM > 0 && (tokLeft < 0 || rem.Tokens < tokLeft) {
+			tokLimit, tokLeft = p.Limits.TPM, max(rem.Tokens, 0)
+		}
+	}
+	if reqLimit < 0 && tokLimit < 0 {
+		return
+	}
+	for _, name := range rateLimitHeaders {
+		h.Del(name)
+	}
+	if reqLimit >= 0 {
+		h.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(reqLimit, 10))
+		h.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(reqLeft, 10))
+	}
+	if tokLimit >= 0 {
+		h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(tokLimit, 10))
+		h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(tokLeft, 10))
+	}
+}
+
+// metered is what the observer learned: usage, its source, and the cost.
+type metered struct {
+	u      usage.Usage
+	source string
+	cost   ledger.Nanos
+}
+
+// result prices the metered usage. cost = cost_per_request + input tokens ×
+// input price + cached input tokens × cache price + output tokens × output
+// price, for the model the response named; an upstream-reported cost
+// (x-litellm-response-cost) replaces it. A response without usage costs
+// cost_per_request and says why.
+func (o *observer) result() metered {
+	m := &o.ep.Metering
+	var out metered
+	flat := ledger.FromDollars(o.ep.CostPerRequest)
+	switch {
+	case m.Usage == usage.FormatNone:
+		out.source = "none"
+	case !o.responded:
+		out.source = "missing: no upstream response"
+	case o.encoded != "":
+		out.source = "missing: response is " + o.encoded + "-encoded"
+	default:
+		out.u = o.meter.Usage()
+		switch {
+		case out.u.Found:
+			out.source = out.u.Source
+		case out.u.Problem != "":
+			out.source = "missing: " + out.u.Problem
+		default:
+			out.source = "missing: no usage in response"
+		}
+	}
+	out.cost = flat
+	if out.u.Found {
+		p := m.Price(out.u.Model)
+		cachePrice := p.InputCostPerToken
+		if p.CacheReadInputTokenCost != nil {
+			cachePrice = *p.CacheReadInputTokenCost
+		}
+		out.cost += ledger.FromDollars(float64(out.u.UncachedInputTokens())*p.InputCostPerToken +
+			float64(out.u.CachedInputTokens)*cachePrice +
+			float64(out.u.OutputTokens)*p.OutputCostPerToken)
+	}
+	if o.headerCost != nil {
+		out.cost = ledger.FromDollars(*o.headerCost)
+		out.source = "header"
+		if out.u.Found {
+			out.source = "header (" + out.u.Source + " tokens)"
+		}
+	}
+	return out
+}
