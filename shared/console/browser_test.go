@@ -225,8 +225,14 @@ func (b *tab) waitFor(what, expr string) {
 	}
 }
 
+// poll waits until expr is truthy; an exception counts as false (the page
+// may be between renders), and the wait is bounded twice: by the poll's own
+// timeout and by a context a little longer.
 func (b *tab) poll(expr string, d time.Duration) error {
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(50*time.Millisecond)))
+	ctx, cancel := context.WithTimeout(b.ctx, d+5*time.Second)
+	defer cancel()
+	safe := `(function(){try{return (` + expr + `)}catch(e){return false}})()`
+	_, err := chromedp.Run(ctx, chromedp.Poll[any](safe, chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(50*time.Millisecond)))
 	return err
 }
 
