@@ -45,6 +45,20 @@ func main() {
 
 func run(logger *slog.Logger) error {
 	inLambda := os.Getenv("AWS_LAMBDA_RUNTIME_API") != ""
+	if app.WantsDevMasterKey(os.Getenv, inLambda) {
+		key, created, err := app.DevMasterKey(app.DevMasterKeyFile)
+		if err != nil {
+			return err
+		}
+		os.Setenv(app.EnvMasterKey, key)
+		how := "reusing"
+		if created {
+			how = "created"
+		}
+		// Printed on purpose, once, to the developer's terminal (not a log
+		// line): local mode only, and only when no key was configured.
+		fmt.Printf("keyway: %s dev master key (%s, mode 0600, git-ignored): %s\n", how, app.DevMasterKeyFile, key)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 

@@ -275,3 +275,97 @@ func TestSAMLocalEnv(t *testing.T) {
 		t.Errorf("samconfig.toml: %v", err)
 	}
 }
+
+// samStages is run by python3: it applies the SAM transform as cfn-lint does
+// (cfn-lint's own Transform, which drives the samtranslator package cfn-lint
+// installs) and prints every API Gateway stage the stack would create — the
+// AWS::ApiGateway::Stage resources and any Deployment's StageName — as JSON.
+const samStages = `
+import json, sys
+from cfnlint.decode import decode
+from cfnlint.template.transforms._sam import Transform
+tpl, problems = decode(sys.argv[1])
+if problems:
+    sys.exit("decoding %s: %s" % (sys.argv[1], problems))
+tr = Transform(sys.argv[1], tpl, "us-east-1")
+errors = tr.transform_template()
+if errors:
+    sys.exit("SAM transform: %s" % errors)
+out = []
+for name, res in tr._template["Resources"].items():
+    props = res.get("Properties") or {}
+    if res["Type"] == "AWS::ApiGateway::Stage":
+        out.append({"resource": name, "type": res["Type"], "stage": props.get("StageName")})
+    if res["Type"] == "AWS::ApiGateway::Deployment" and "StageName" in props:
+        out.append({"resource": name, "type": res["Type"], "stage": props["StageName"]})
+print(json.dumps(out))
+`
+
+// TestSAMTransformHasNoStrayStage: the transformed template has exactly one
+// stage, the StageName parameter's. Without OpenApiVersion the transform
+// gives the Deployment a StageName of "Stage", which creates a second live
+// stage (…/Stage/…) beside …/prod/….
+func TestSAMTransformHasNoStrayStage(t *testing.T) {
+	if _, err := cfnLint(); err != nil {
+		t.Fatalf("cfn-lint (and the SAM translator it installs) is needed: %v", err)
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed to run the SAM transform")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-c", samStages, templatePath)
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("SAM transform: %v\n%s", err, stderr.String())
+	}
+	var stages []struct {
+		Resource, Type string
+		Stage          any
+	}
+	if err := json.Unmarshal(out, &stages); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(stages) != 1 || stages[0].Type != "AWS::ApiGateway::Stage" {
+		t.Fatalf("stages after the SAM transform: %+v; want exactly one AWS::ApiGateway::Stage (no Deployment StageName such as \"Stage\")", stages)
+	}
+	if ref, _ := stages[0].Stage.(map[string]any); ref["Ref"] != "StageName" {
+		t.Errorf("the stage is named %v; want {Ref: StageName}", stages[0].Stage)
+	}
+}
+
+// TestSAMConfigProductionDoesNotWatch: `sam sync --watch` redeploys on
+// every save without a change set; only the dev environment may turn it on,
+// and it deploys a stack of its own.
+func TestSAMConfigProductionDoesNotWatch(t *testing.T) {
+	b, err := os.ReadFile("../../samconfig.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := ""
+	values := map[string]string{} // "section key" -> value
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			values[section+" "+strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if v := values["default.sync.parameters watch"]; v == "true" {
+		t.Errorf("the default (production) environment turns on sam sync watch")
+	}
+	if v := values["dev.sync.parameters watch"]; v != "true" {
+		t.Errorf("dev sync watch = %q; want true", v)
+	}
+	if dev, prod := values["dev.global.parameters stack_name"], values["default.global.parameters stack_name"]; dev == "" || dev == prod {
+		t.Errorf("dev stack %q, production stack %q; want a separate dev stack", dev, prod)
+	}
+}

@@ -220,6 +220,7 @@ func (h *handler) storeErr(c *call, err error, what, param string) *apierr.Error
 	case errors.Is(err, context.Canceled):
 		return apierr.New(apierr.StatusClientClosed, apierr.TypeBadRequest, "client closed the request")
 	}
+	reqlog.FromContext(c.ctx).StoreOp = c.op.String()
 	h.log.Error("admin store error", "op", c.op.String(), "actor", c.who.Actor(),
 		"request_id", reqlog.FromContext(c.ctx).RequestID, "err", err.Error())
 	return apierr.Unavailable("the key store is unavailable; retry later")

@@ -19,7 +19,9 @@ import (
 	"github.com/keywaygw/keyway/shared/gateway"
 	"github.com/keywaygw/keyway/shared/govern"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/lambdaio"
 	"github.com/keywaygw/keyway/shared/ledger"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/proxy"
 )
 
@@ -32,11 +34,20 @@ const (
 	EnvSecretsPrefix = "KEYWAY_SECRETS_SSM_PREFIX"
 	EnvResponseMode  = "KEYWAY_RESPONSE_MODE"
 	EnvConfigTTL     = "KEYWAY_CONFIG_TTL"
+	EnvIdleTimeout   = "KEYWAY_RESPONSE_IDLE_TIMEOUT"
 
 	DefaultConfig    = "infra/config/example.yaml"
 	DefaultStore     = "bolt:keyway.db"
 	DefaultAddr      = "127.0.0.1:4000"
 	DefaultConfigTTL = 30 * time.Second
+	// DefaultLambdaIdleTimeout ends a Lambda response whose upstream has
+	// sent nothing for this long (lambdaio.IdleTimeout): API Gateway cuts a
+	// REGIONAL stream idle for 300s, and the function would otherwise run
+	// on, billed, to its own timeout.
+	DefaultLambdaIdleTimeout = 270 * time.Second
+	// apiGatewayIdle is API Gateway's idle timeout for a REGIONAL streamed
+	// response.
+	apiGatewayIdle = 300 * time.Second
 )
 
 // App is a built gateway and what must be closed with it.
@@ -45,6 +56,10 @@ type App struct {
 	Config  *config.Watcher
 	Store   keys.Store
 	Logger  *slog.Logger
+
+	// IdleTimeout is the response idle timeout the Handler applies (0:
+	// none; the Lambda default is DefaultLambdaIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Options select how Build reads its environment.
@@ -75,7 +90,21 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		}
 		ttl = d
 	}
+	var idle time.Duration
 	if o.Lambda {
+		idle = DefaultLambdaIdleTimeout
+	}
+	if v := getenv(EnvIdleTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%s=%q is not a duration like \"270s\" (0 disables it)", EnvIdleTimeout, v)
+		}
+		idle = d
+	}
+	if o.Lambda {
+		// Endpoint timeouts default to what API Gateway can deliver, for
+		// the first load and every reload.
+		ctx = config.WithLambdaDefaults(ctx)
 		if getenv(EnvConfig) == "" {
 			return nil, fmt.Errorf("%s is required in Lambda (e.g. ssm:/keyway/config)", EnvConfig)
 		}
@@ -97,6 +126,13 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	for _, w := range cfg.Warnings {
 		logger.Warn("config: " + w)
 	}
+	if o.Lambda {
+		for _, ep := range cfg.Endpoints {
+			if ep.Timeout >= apiGatewayIdle {
+				logger.Warn("config: endpoint timeout reaches API Gateway's 300s idle timeout; the caller is cut off before it can end", "endpoint", ep.Path, "timeout", ep.Timeout.String())
+			}
+		}
+	}
 	if cfg.MasterKey == "" {
 		logger.Warn("config: general_settings.master_key is not set; the admin API can only be used with proxy_admin keys")
 	}
@@ -105,6 +141,15 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		watcher.Close()
 		return nil, err
+	}
+
+	// Metrics: Prometheus on /metrics for the local server and containers;
+	// under Lambda, EMF members on the access line instead (a sandbox
+	// cannot be scraped).
+	var mets *metrics.Metrics
+	if !o.Lambda {
+		mets = metrics.New(metrics.Options{})
+		watcher.OnReload(mets.ConfigReload)
 	}
 
 	cache := auth.NewCache(cfg.Settings.KeyCacheTTL, 0)
@@ -145,9 +190,15 @@ func Build(ctx context.Context, o Options) (*App, error) {
 			cache.SetTTL(cfg.Settings.KeyCacheTTL)
 			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: mets,
+		EMF:     o.Lambda,
 	})
-	return &App{Handler: handler, Config: watcher, Store: store, Logger: logger}, nil
+	var h http.Handler = handler
+	if idle > 0 {
+		h = lambdaio.IdleTimeout(handler, idle)
+	}
+	return &App{Handler: h, IdleTimeout: idle, Config: watcher, Store: store, Logger: logger}, nil
 }
 
 // Close releases the store and stops config reloads.

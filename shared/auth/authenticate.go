@@ -17,6 +17,7 @@ import (
 
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/reqlog"
 )
 
 // KeyReader is what authentication needs from a key store.
@@ -60,20 +61,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header, masterK
 	if masterKey != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(masterKey)) == 1 {
 		return &Principal{Kind: Master, Role: keys.RoleProxyAdmin}, nil
 	}
+	entry := reqlog.FromContext(ctx)
 	if !strings.HasPrefix(secret, keys.SecretPrefix) {
+		entry.Denied = reqlog.DenyBadKey
 		return nil, apierr.Unauthorized("virtual key expected: keys start with \"sk-\"")
 	}
 	token := keys.Hash(secret)
 	res, err := a.lookup(ctx, token)
 	if err != nil {
 		a.logger.ErrorContext(ctx, "key store unavailable", "key", keys.Abbrev(secret), "err", err)
+		entry.Denied, entry.StoreOp = reqlog.DenyStore, StoreOpKeyLookup
 		return nil, apierr.Unavailable("the key store is unavailable; try again")
 	}
 	now := a.now()
 	switch {
 	case res.key == nil:
+		entry.Denied = reqlog.DenyBadKey
 		return nil, apierr.Unauthorized("invalid API key")
 	case res.rotatedExpired || res.key.Expired(now):
+		entry.Denied = reqlog.DenyExpired
 		return nil, apierr.New(http.StatusUnauthorized, apierr.TypeExpiredKey,
 			"Authentication Error, the API key has expired")
 	}
@@ -83,6 +89,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header, masterK
 	}
 	return p, nil
 }
+
+// StoreOpKeyLookup names the store operation of authentication's key
+// lookup in reqlog.Entry.StoreOp (the store-error metrics' label).
+const StoreOpKeyLookup = "key_lookup"
 
 // lookupResult is a resolved key with its user and team, as cached.
 // key == nil means "no such key" (a negative entry).

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/reqlog"
 	"github.com/keywaygw/keyway/shared/route"
 )
 
@@ -32,54 +34,71 @@ func IsPassThroughGroup(name string) bool {
 // Unlike LiteLLM, a valid key's user role never decides whether it may call
 // a pass-through endpoint: a missing user (a team or service key) is not a
 // reason to deny (LiteLLM #23915's "Your role=unknown").
+//
+// The metrics route (/metrics) is for proxy admins only: the master key or
+// a key whose user has the proxy_admin role.
 func Authorize(p *Principal, rt route.Route) *apierr.Error {
+	err, _ := AuthorizeReason(p, rt)
+	return err
+}
+
+// AuthorizeReason is Authorize that also names why it refused, from the
+// bounded reqlog.Deny* set (for the access log and the denial metrics); the
+// reason is "" when it admits.
+func AuthorizeReason(p *Principal, rt route.Route) (*apierr.Error, string) {
 	switch rt.Class {
 	case route.Health:
-		return nil
+		return nil, ""
 	case route.Unknown:
-		return apierr.NotFound("no route for " + rt.Path)
+		return apierr.NotFound("no route for " + rt.Path), ""
 	case route.PassThrough:
 		if !rt.Endpoint.Auth {
-			return nil
+			return nil, ""
 		}
 	}
 	switch p.Kind {
 	case Anonymous:
-		return apierr.Unauthorized("no API key: send \"Authorization: Bearer sk-...\" or \"x-api-key: sk-...\"")
+		return apierr.Unauthorized("no API key: send \"Authorization: Bearer sk-...\" or \"x-api-key: sk-...\""), reqlog.DenyNoKey
 	case Master:
-		return nil
+		return nil, ""
 	}
 	k := p.Key
 	switch {
 	case k.Blocked:
-		return apierr.Forbidden("this key is blocked")
+		return apierr.Forbidden("this key is blocked"), reqlog.DenyBlocked
 	case p.User != nil && p.User.Blocked:
-		return apierr.Forbidden(fmt.Sprintf("the key's user %q is blocked", p.User.UserID))
+		return apierr.Forbidden(fmt.Sprintf("the key's user %q is blocked", p.User.UserID)), reqlog.DenyBlocked
 	case p.Team != nil && p.Team.Blocked:
-		return apierr.Forbidden(fmt.Sprintf("the key's team %q is blocked", p.Team.TeamID))
+		return apierr.Forbidden(fmt.Sprintf("the key's team %q is blocked", p.Team.TeamID)), reqlog.DenyBlocked
+	}
+	if rt.Class == route.Metrics {
+		if p.Role != keys.RoleProxyAdmin {
+			return apierr.Forbidden("/metrics is for proxy admins (the master key or a proxy_admin user's key)"), reqlog.DenyRole
+		}
+		return nil, ""
 	}
 	if rt.Class == route.Admin {
 		// allowed_routes restricts every route, as in LiteLLM: a key limited
 		// to some endpoints must not reach the admin API and mint itself an
 		// unrestricted key. Route groups name pass-through endpoints only.
 		if len(k.AllowedRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedRoutes, false) {
-			return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path))
+			return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path)), reqlog.DenyRoute
 		}
-		return nil
+		return nil, ""
 	}
 	if p.Role.ReadOnly() {
-		return apierr.Forbidden(fmt.Sprintf("role %s is read-only and cannot call pass-through endpoints", p.Role))
+		return apierr.Forbidden(fmt.Sprintf("role %s is read-only and cannot call pass-through endpoints", p.Role)), reqlog.DenyRole
 	}
 	if len(k.AllowedRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedRoutes, true) {
-		return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path))
+		return apierr.Forbidden(fmt.Sprintf("this key's allowed_routes do not include %s", rt.Path)), reqlog.DenyRoute
 	}
 	if len(k.AllowedPassthroughRoutes) > 0 && !allowedByRoutes(rt.Path, k.AllowedPassthroughRoutes, false) {
-		return apierr.Forbidden(fmt.Sprintf("this key's allowed_passthrough_routes do not include %s", rt.Path))
+		return apierr.Forbidden(fmt.Sprintf("this key's allowed_passthrough_routes do not include %s", rt.Path)), reqlog.DenyRoute
 	}
 	if p.Team != nil && len(p.Team.AllowedPassthroughRoutes) > 0 && !allowedByRoutes(rt.Path, p.Team.AllowedPassthroughRoutes, false) {
-		return apierr.Forbidden(fmt.Sprintf("team %q's allowed_passthrough_routes do not include %s", p.Team.TeamID, rt.Path))
+		return apierr.Forbidden(fmt.Sprintf("team %q's allowed_passthrough_routes do not include %s", p.Team.TeamID, rt.Path)), reqlog.DenyRoute
 	}
-	return nil
+	return nil, ""
 }
 
 // allowedByRoutes reports whether path matches one of patterns, exact or as

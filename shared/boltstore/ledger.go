@@ -71,7 +71,7 @@ func putCounter(tx *bbolt.Tx, s ledger.Subject, c *ledger.Counter) error {
 // party is checked (expired leases reclaimed first when they are what
 // refuses), and only if all pass is anything written.
 func (s *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, error) {
-	l := newLease(a)
+	l := ledger.NewLease(a)
 	var enforced []int
 	for i, p := range a.Parties {
 		if p.Limits.Enforced() {
@@ -123,28 +123,6 @@ func (s *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, 
 	return l, nil
 }
 
-// newLease is the lease of a before anything is taken.
-func newLease(a *ledger.Admission) *ledger.Lease {
-	ttl := a.LeaseTTL
-	if ttl <= 0 {
-		ttl = ledger.DefaultLeaseTTL
-	}
-	l := &ledger.Lease{
-		RequestID: a.RequestID,
-		Parties:   a.Parties,
-		Reserved:  a.Reserve,
-		At:        a.Now,
-		Expires:   a.Now.Add(ttl),
-		Periods:   make([]int64, len(a.Parties)),
-		Remaining: make([]ledger.Remaining, len(a.Parties)),
-	}
-	for i, p := range a.Parties {
-		l.Periods[i] = ledger.PeriodIndex(p.Limits, a.Now)
-		l.Remaining[i] = ledger.Remaining{Requests: -1, Tokens: -1}
-	}
-	return l
-}
-
 // Renew implements ledger.Store. A party whose lease is gone (reclaimed
 // after expiry, or settled) makes it return ledger.ErrLeaseLost; the others
 // are still renewed.
@@ -194,7 +172,7 @@ func (s *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, re
 		return res, fmt.Errorf("settling: no lease or empty request id")
 	}
 	at := ledger.SettleTime(l, rec)
-	r := settledRecord(l, c, rec, at)
+	r := ledger.SettledRecord(l, c, rec, at)
 	rk := []byte(ledger.RecordKey(r))
 	// Settles go through bbolt's Batch: concurrent settles share one
 	// transaction and one fsync. The function may run more than once
@@ -245,24 +223,6 @@ func (s *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, re
 		return ledger.SettleResult{}, fmt.Errorf("settling request %q: %w", l.RequestID, err)
 	}
 	return res, nil
-}
-
-// settledRecord is the record Settle stores: rec (or an empty one) with the
-// lease's request id, the charge's numbers and an end time.
-func settledRecord(l *ledger.Lease, c ledger.Charge, rec *ledger.Record, at time.Time) *ledger.Record {
-	r := &ledger.Record{}
-	if rec != nil {
-		*r = *rec
-	}
-	r.RequestID = l.RequestID
-	r.Spend = c.Cost
-	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
-	r.EndTime = at.UTC()
-	r.StartTime = r.StartTime.UTC()
-	if !r.Expires.IsZero() {
-		r.Expires = r.Expires.UTC()
-	}
-	return r
 }
 
 func dayKey(g ledger.GroupBy, day, id string) []byte {

@@ -139,7 +139,7 @@ func (p *parser) general(n *yaml.Node) {
 	// one) must be known before the endpoints are read, wherever it is
 	// written; it is read quietly here and reported in document order below.
 	const timeoutField = "general_settings.pass_through_request_timeout"
-	defaultTimeout := DefaultTimeout
+	defaultTimeout := defaultEndpointTimeout(p.ctx)
 	for _, f := range fields {
 		if f.key == "pass_through_request_timeout" && !isNull(f.v) {
 			if d, ok := (&parser{}).timeout(timeoutField, f.v); ok {

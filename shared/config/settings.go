@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,6 +9,37 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
+
+// LambdaTimeout is the default endpoint timeout (seconds until the upstream
+// sends response headers) under Lambda, in place of DefaultTimeout's 600s.
+// Behind a REGIONAL API Gateway REST API, a streamed response that carries
+// no bytes for 300 seconds is cut by API Gateway (its idle timeout); while
+// Keyway waits for upstream headers the caller receives nothing, so a longer
+// wait could only bill Lambda time for an answer nobody can receive. 270s
+// leaves 30s for authentication and admission before the wait starts.
+// An explicit timeout or general_settings.pass_through_request_timeout still
+// wins.
+const LambdaTimeout = 270 * time.Second
+
+type defaultsKey struct{}
+
+// WithLambdaDefaults returns a ctx under which Parse (and Load, and a
+// Watcher's reloads) apply the Lambda defaults: LambdaTimeout for endpoints
+// without a timeout.
+func WithLambdaDefaults(ctx context.Context) context.Context {
+	return context.WithValue(ctx, defaultsKey{}, LambdaTimeout)
+}
+
+// defaultEndpointTimeout is the endpoint timeout that applies under ctx when
+// the config sets none.
+func defaultEndpointTimeout(ctx context.Context) time.Duration {
+	if ctx != nil {
+		if d, ok := ctx.Value(defaultsKey{}).(time.Duration); ok {
+			return d
+		}
+	}
+	return DefaultTimeout
+}
 
 // settingsFields are the keys of the keyway: section.
 var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout", "spend_logs_retention"}

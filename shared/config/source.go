@@ -32,11 +32,17 @@ func (f FileSource) Read(context.Context) ([]byte, error) {
 
 func (f FileSource) String() string { return "file " + string(f) }
 
-// Load reads src and parses it with resolve.
+// Load reads src and parses it with resolve. A BatchResolver is first asked
+// for every referenced name at once (see RefNames).
 func Load(ctx context.Context, src Source, resolve SecretResolver) (*Config, error) {
 	data, err := src.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading config from %s: %w", src, err)
+	}
+	if b, ok := resolve.(BatchResolver); ok {
+		if names := RefNames(ctx, data); len(names) > 0 {
+			resolve = b.ResolveAll(ctx, names)
+		}
 	}
 	cfg, err := Parse(ctx, data, resolve)
 	if err != nil {

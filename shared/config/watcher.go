@@ -9,46 +9,61 @@ import (
 	"time"
 )
 
-// reloadTimeout bounds one background reload (reading the source and
-// resolving secrets), so that a hung SSM call cannot stall reloads forever.
+// reloadTimeout bounds one reload (reading the source and resolving
+// secrets), so that a hung SSM call cannot stall reloads forever.
 const reloadTimeout = 30 * time.Second
 
-// Watcher keeps the current config and re-reads the source after ttl, in the
-// background: no request waits on a reload while a valid config is in hand; a
-// failed or invalid reload keeps the last good config and logs why (slog,
-// never a secret); the first load is synchronous and its error stops
-// start-up.
+// DefaultReloadWait is how long a request that finds the config older than
+// its ttl waits for the reload it started before it is served with the last
+// good config. A reload is one SSM call for the config and one per ten
+// secrets, tens of milliseconds when SSM is healthy; the wait only runs out
+// when SSM is failing or slow.
+const DefaultReloadWait = 3 * time.Second
+
+// Watcher keeps the current config and re-reads the source once it is older
+// than ttl. A failed or invalid reload keeps the last good config and logs
+// why (slog, never a secret); the first load is synchronous and its error
+// stops start-up.
 //
-// Reloads are lazy: Current notices a stale config and wakes the one
-// background reloader, so on Lambda, where a frozen sandbox runs no timers,
-// a reload happens on the first request after ttl. A failed reload is
-// retried after another ttl, not on every request. Reloading also re-resolves
-// os.environ/ references, so a rotated secret is picked up without a config
-// change.
+// Staleness is bounded: reloads are lazy (on Lambda a frozen sandbox runs
+// no timers), and the first Current after ttl starts a reload and waits for
+// it, up to DefaultReloadWait. So a request is never served with a config
+// older than ttl merely because the instance was idle: a rotated master key
+// is refused on the very first request after ttl. Only when the reload fails
+// or outlasts the wait (SSM failing or slow) is the request served with the
+// last good config; a failed reload is then retried after another ttl, so an
+// SSM outage costs at most one wait per ttl, not one per request. Reloading
+// also re-resolves os.environ/ references, so a rotated secret is picked up
+// without a config change.
 type Watcher struct {
 	src     Source
 	resolve SecretResolver
 	ttl     time.Duration
+	wait    time.Duration
 	logger  *slog.Logger
 	now     func() time.Time
 
 	cur      atomic.Pointer[Config]
-	attempt  atomic.Int64  // unix nanoseconds of the last load attempt's end
-	loaded   atomic.Int64  // unix nanoseconds when the config in force was adopted
-	kick     chan struct{} // capacity 1: a pending reload request
+	onReload atomic.Pointer[func(result string)]
+	attempt  atomic.Int64 // unix nanoseconds of the last load attempt's end
+	loaded   atomic.Int64 // unix nanoseconds when the config in force was adopted
 	ctx      context.Context
 	cancel   context.CancelFunc
-	done     chan struct{} // closed when the reloader has exited
-	closeOne sync.Once
+
+	mu       sync.Mutex
+	inflight chan struct{} // closed when the reload in progress ends; nil when none
+	closed   bool
+	reloads  sync.WaitGroup
 }
 
 // NewWatcher loads the config from src once, synchronously, and returns a
 // Watcher serving it; a load error is returned as is (a *Error inside for an
 // invalid config) and should stop start-up. ttl <= 0 means never reload.
-// ctx bounds the first load and the life of the background reloader; Close
-// stops it too. A nil logger means slog.Default(). The first config's
-// warnings are the caller's to report (it knows whether it is starting or
-// checking); the warnings of each config adopted by a reload are logged once.
+// ctx bounds the first load and every reload (its values, such as
+// WithLambdaDefaults, apply to them all); Close stops reloading too. A nil
+// logger means slog.Default(). The first config's warnings are the caller's
+// to report (it knows whether it is starting or checking); the warnings of
+// each config adopted by a reload are logged once.
 func NewWatcher(ctx context.Context, src Source, resolve SecretResolver, ttl time.Duration, logger *slog.Logger) (*Watcher, error) {
 	return newWatcher(ctx, src, resolve, ttl, logger, time.Now)
 }
@@ -66,38 +81,42 @@ func newWatcher(ctx context.Context, src Source, resolve SecretResolver, ttl tim
 		src:     src,
 		resolve: resolve,
 		ttl:     ttl,
+		wait:    DefaultReloadWait,
 		logger:  logger.With("source", src.String()),
 		now:     now,
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
 	}
 	w.cur.Store(cfg)
 	w.attempt.Store(now().UnixNano())
 	w.loaded.Store(w.attempt.Load())
 	w.ctx, w.cancel = context.WithCancel(ctx)
-	if ttl > 0 {
-		go w.run()
-	} else {
-		close(w.done)
-	}
 	return w, nil
 }
 
-// Current returns the config in force; never nil, never blocking. It is
-// lock-free (one atomic load). When the config is older than ttl it wakes the
-// background reloader without waiting for it; at most one reload runs at a
-// time. Current returns the same pointer until a reload produces a different
-// config, so callers may keep state derived from it (a route table) keyed by
-// the pointer.
+// Current returns the config in force; never nil. While the config is
+// younger than ttl it is one atomic load. Once it is older, Current starts a
+// reload (at most one runs at a time; concurrent callers share it) and waits
+// for it up to DefaultReloadWait, then returns the new config, or the last
+// good one when the reload failed or is still running. Current returns the
+// same pointer until a reload produces a different config, so callers may
+// keep state derived from it (a route table) keyed by the pointer.
 func (w *Watcher) Current() *Config {
 	cfg := w.cur.Load()
-	if w.stale() {
-		select {
-		case w.kick <- struct{}{}:
-		default: // a reload is already requested
-		}
+	if !w.stale() {
+		return cfg
 	}
-	return cfg
+	done := w.startReload()
+	if done == nil {
+		return cfg // closed
+	}
+	t := time.NewTimer(w.wait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return w.cur.Load()
+	case <-t.C:
+		w.logger.Warn("config reload is slow; serving the last good config", "waited", w.wait.String())
+		return cfg
+	}
 }
 
 // Status is what the admin console's status line shows about the config:
@@ -120,32 +139,49 @@ func (w *Watcher) Status() Status {
 	}
 }
 
-// Close stops background reloading and waits for a reload in progress to
-// end. Current keeps returning the last config. Close is idempotent.
+// Close stops reloading and waits for a reload in progress to end. Current
+// keeps returning the last config. Close is idempotent.
 func (w *Watcher) Close() {
-	w.closeOne.Do(w.cancel)
-	<-w.done
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.cancel()
+	w.reloads.Wait()
 }
 
 func (w *Watcher) stale() bool {
 	return w.ttl > 0 && w.now().UnixNano()-w.attempt.Load() >= int64(w.ttl)
 }
 
-// run is the one background reloader.
-func (w *Watcher) run() {
-	defer close(w.done)
-	for {
-		select {
-		case <-w.ctx.Done():
-			return
-		case <-w.kick:
-			// A request queued while the previous reload ran is answered
-			// by that reload.
-			if w.stale() {
-				w.reload()
-			}
-		}
+// startReload returns a channel closed when a reload that began no earlier
+// than this call ends: the one in progress, or a new one. It returns nil
+// once the watcher is closed.
+func (w *Watcher) startReload() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		return nil
+	case w.inflight != nil:
+		return w.inflight
+	case !w.stale():
+		// A reload ended between the caller's check and this lock.
+		done := make(chan struct{})
+		close(done)
+		return done
 	}
+	done := make(chan struct{})
+	w.inflight = done
+	w.reloads.Add(1)
+	go func() {
+		defer w.reloads.Done()
+		w.reload()
+		w.mu.Lock()
+		w.inflight = nil
+		w.mu.Unlock()
+		close(done)
+	}()
+	return done
 }
 
 // reload loads the config again and adopts it if it is valid. Failures keep
@@ -153,23 +189,39 @@ func (w *Watcher) run() {
 func (w *Watcher) reload() {
 	ctx, cancel := context.WithTimeout(w.ctx, reloadTimeout)
 	defer cancel()
+	// The attempt is recorded last, after the new config is in place, so a
+	// caller that finds the config fresh also finds it current.
+	defer func() { w.attempt.Store(w.now().UnixNano()) }()
 	cfg, err := Load(ctx, w.src, w.resolve)
-	w.attempt.Store(w.now().UnixNano())
 	if err != nil {
 		if w.ctx.Err() != nil {
 			return // closing
 		}
 		w.logger.Warn("config reload failed; keeping the last good config", "error", err.Error())
+		w.reported("failure")
 		return
 	}
 	old := w.cur.Load()
 	if reflect.DeepEqual(old, cfg) {
+		w.reported("unchanged")
 		return // unchanged: keep the pointer callers may have derived state from
 	}
+	w.loaded.Store(w.now().UnixNano())
 	w.cur.Store(cfg)
-	w.loaded.Store(w.attempt.Load())
 	w.logger.Info("config reloaded", "endpoints", len(cfg.Endpoints))
 	w.logWarnings(cfg)
+	w.reported("success")
+}
+
+// OnReload sets f to be called after each reload with its result:
+// "success" (a new config is in force), "unchanged", or "failure" (the last
+// good config stays). It is for metrics; f must not block.
+func (w *Watcher) OnReload(f func(result string)) { w.onReload.Store(&f) }
+
+func (w *Watcher) reported(result string) {
+	if f := w.onReload.Load(); f != nil && *f != nil {
+		(*f)(result)
+	}
 }
 
 func (w *Watcher) logWarnings(cfg *Config) {

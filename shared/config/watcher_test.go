@@ -119,11 +119,11 @@ func TestWatcherReloadsAfterTTL(t *testing.T) {
 	}
 
 	clock.Advance(time.Second)
-	// The stale call still answers at once with the config in hand.
-	if got := w.Current(); got != first {
-		t.Fatalf("stale Current waited for the reload: got %q", firstPath(got))
+	// The first stale call waits for the reload and gets the new config:
+	// idle time never makes a request see a config older than ttl.
+	if got, want := firstPath(w.Current()), "/b"; got != want {
+		t.Fatalf("first call after ttl: got %q; want %q", got, want)
 	}
-	eventually(t, "the new config", func() bool { return firstPath(w.Current()) == "/b" })
 	if !strings.Contains(logs.String(), `"msg":"config reloaded"`) {
 		t.Errorf("no reload log line in %s", logs)
 	}
@@ -227,15 +227,17 @@ func (g *gatedSource) Read(ctx context.Context) ([]byte, error) {
 	return g.Source.Read(ctx)
 }
 
-// TestWatcherCurrentNeverBlocks: while a reload is stuck reading the source,
-// Current answers at once with the config in hand, and however many stale
-// calls arrive, only one reload runs.
-func TestWatcherCurrentNeverBlocks(t *testing.T) {
+// TestWatcherStaleWaitIsBounded: while a reload is stuck reading the
+// source (SSM failing or slow), stale calls wait at most the reload wait and
+// get the last good config; however many arrive, only one reload runs; once
+// the source answers, the next call gets the new config.
+func TestWatcherStaleWaitIsBounded(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keyway.yaml")
 	writeFile(t, file, endpointConfig("/a"))
 	src := &gatedSource{Source: FileSource(file), gate: make(chan struct{})}
 	clock := newFakeClock()
 	w := startWatcher(t, src, watcherResolver, time.Second, clock, &logBuffer{})
+	w.wait = 50 * time.Millisecond
 	old := w.Current()
 
 	writeFile(t, file, endpointConfig("/b"))
@@ -250,7 +252,7 @@ func TestWatcherCurrentNeverBlocks(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 1000 {
+				for range 3 {
 					if got := w.Current(); got != old {
 						t.Errorf("got %q during a blocked reload; want the old config", firstPath(got))
 						return
@@ -263,18 +265,55 @@ func TestWatcherCurrentNeverBlocks(t *testing.T) {
 	select {
 	case <-answered:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Current blocked on a reload in progress")
+		t.Fatal("Current waited past the reload wait")
 	}
-	eventually(t, "the reload to start", func() bool { return src.inFlight.Load() == 1 })
+	if got := src.inFlight.Load(); got != 1 {
+		t.Fatalf("got %d reloads in flight; want 1", got)
+	}
 
 	close(src.gate)
 	eventually(t, "the new config", func() bool { return firstPath(w.Current()) == "/b" })
-	w.Close() // waits for the reloader: no read can still be starting
+	w.Close() // waits for the reload: no read can still be starting
 	if got, want := src.reads.Load(), int32(2); got != want {
 		t.Errorf("got %d source reads; want %d (start-up and one reload)", got, want)
 	}
 	if got := src.maxIn.Load(); got != 1 {
 		t.Errorf("got %d concurrent reads; want 1", got)
+	}
+}
+
+// TestWatcherFirstRequestAfterIdle: however long the watcher sat idle (a
+// frozen Lambda sandbox), the first call past ttl returns the reloaded config,
+// and a reload that fails quickly falls back to the last good one at once.
+func TestWatcherFirstRequestAfterIdle(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keyway.yaml")
+	writeFile(t, file, endpointConfig("/a"))
+	r := &rotatingResolver{m: map[string]string{"MASTER": "sk-master-old-0123456789abcdef", "UPSTREAM": "v1"}}
+	clock, logs := newFakeClock(), &logBuffer{}
+	w := startWatcher(t, FileSource(file), r, 30*time.Second, clock, logs)
+	for _, idle := range []time.Duration{30 * time.Second, time.Hour, 72 * time.Hour} {
+		r.set("MASTER", "sk-master-after-"+idle.String()+"-0123456789")
+		clock.Advance(idle)
+		if got, want := w.Current().MasterKey, "sk-master-after-"+idle.String()+"-0123456789"; got != want {
+			t.Fatalf("after %v idle: first call got master key %q; want %q", idle, got, want)
+		}
+	}
+	good := w.Current()
+	writeFile(t, file, "general_settings: [")
+	clock.Advance(time.Minute)
+	start := time.Now()
+	if got := w.Current(); got != good {
+		t.Errorf("failed reload: got %q; want the last good config", firstPath(got))
+	}
+	if waited := time.Since(start); waited > w.wait {
+		t.Errorf("a failed reload held the call %v; want it answered when the reload failed", waited)
+	}
+	// The failure is retried after another ttl, not by every call.
+	for range 10 {
+		w.Current()
+	}
+	if got := strings.Count(logs.String(), "config reload failed"); got != 1 {
+		t.Errorf("got %d failed reloads; want 1 until ttl passes again", got)
 	}
 }
 
@@ -462,7 +501,7 @@ func TestWatcherCloseDuringReload(t *testing.T) {
 	w := startWatcher(t, src, watcherResolver, time.Second, clock, logs)
 	src.armed.Store(true)
 	clock.Advance(time.Second)
-	w.Current()
+	go w.Current()
 	eventually(t, "the reload to start", func() bool { return src.inFlight.Load() == 1 })
 	closed := make(chan struct{})
 	go func() { w.Close(); close(closed) }()

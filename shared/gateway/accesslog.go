@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/reqlog"
 )
 
@@ -39,14 +40,27 @@ func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 			if status == 0 && r.Context().Err() != nil {
 				status = apierr.StatusClientClosed
 			}
-			g.logger.LogAttrs(r.Context(), accessLevel(status), "request",
-				slogAttrs(entry, r, status, rec.bytes, time.Since(start))...)
+			g.finish(r, entry, status, rec.bytes, time.Since(start))
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 		}()
 		next(rec, r)
 	}
+}
+
+// finish reports one finished request: the metrics observation, then the
+// one access line (with the EMF members under Lambda, so metrics cost no
+// second line and no API call).
+func (g *Gateway) finish(r *http.Request, entry *reqlog.Entry, status int, bytesOut int64, d time.Duration) {
+	if g.opts.Metrics != nil {
+		g.opts.Metrics.Observe(entry, status, d)
+	}
+	attrs := slogAttrs(entry, r, status, bytesOut, d)
+	if g.opts.EMF {
+		attrs = append(attrs, metrics.EMF(entry, status, d, time.Now())...)
+	}
+	g.logger.LogAttrs(r.Context(), accessLevel(status), "request", attrs...)
 }
 
 func accessLevel(status int) slog.Level {

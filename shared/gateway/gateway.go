@@ -14,6 +14,7 @@ import (
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/config"
+	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/reqlog"
 	"github.com/keywaygw/keyway/shared/route"
 )
@@ -43,6 +44,12 @@ type Options struct {
 	Proxy Forwarder
 	// Logger receives one access line per request.
 	Logger *slog.Logger
+	// Metrics, when set, observes every request and serves /metrics (to
+	// proxy admins). Nil: /metrics answers 404.
+	Metrics *metrics.Metrics
+	// EMF adds CloudWatch embedded-metric-format members to each access
+	// line (under Lambda, where CloudWatch Logs extracts them).
+	EMF bool
 }
 
 // Gateway is the http.Handler.
@@ -136,7 +143,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if principal.Key != nil {
 		entry.UserID, entry.TeamID = principal.Key.UserID, principal.Key.TeamID
 	}
-	if err := auth.Authorize(principal, rt); err != nil {
+	if err, reason := auth.AuthorizeReason(principal, rt); err != nil {
+		entry.Denied = reason
 		g.fail(w, r, err)
 		return
 	}
@@ -147,7 +155,29 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.opts.Admin.ServeHTTP(w, r)
 	case route.PassThrough:
 		g.opts.Proxy.Forward(w, r, rt.Endpoint, rt.Subpath)
+	case route.Metrics:
+		if err := g.serveMetrics(w, r, rt.Path); err != nil {
+			g.fail(w, r, err)
+		}
 	}
+}
+
+// serveMetrics answers GET /metrics in the Prometheus text format. The
+// caller is already authorized (proxy admins only).
+func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request, path string) *apierr.Error {
+	if path != "/metrics" && path != "/metrics/" {
+		return apierr.NotFound("no route for " + path)
+	}
+	if g.opts.Metrics == nil {
+		return apierr.NotFound("metrics are not served by this instance (under Lambda they are CloudWatch EMF in the access log)")
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return apierr.New(http.StatusMethodNotAllowed, apierr.TypeMethod, "/metrics accepts GET and HEAD")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	g.opts.Metrics.Handler().ServeHTTP(w, r)
+	return nil
 }
 
 // needsCredential reports whether rt is authenticated at all. An auth:false
@@ -156,7 +186,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 // #23909).
 func needsCredential(rt route.Route) bool {
 	switch rt.Class {
-	case route.Admin:
+	case route.Admin, route.Metrics:
 		return true
 	case route.PassThrough:
 		return rt.Endpoint.Auth

@@ -21,6 +21,11 @@
 //     ends first; past it the caller gets a 504 in the LiteLLM error envelope
 //     instead of API Gateway cutting the connection.
 //
+// In Lambda a caller that disconnects does not stop the function. Stream
+// cancels the handler when the runtime closes the body (its write to the
+// Runtime API failed), and IdleTimeout bounds a response whose upstream has
+// gone quiet, so an abandoned call is not billed to the function timeout.
+//
 // Events are converted with aws-lambda-go-api-proxy's request accessors
 // (core.RequestAccessor and core.RequestAccessorV2, the code behind
 // httpadapter.New and httpadapter.NewV2), fed a sanitised copy of the event

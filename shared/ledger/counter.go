@@ -266,6 +266,45 @@ func (c *Counter) Status(l Limits, now time.Time) Status {
 	return st
 }
 
+// NewLease is the lease of a before anything is taken: not Admitted,
+// nothing remaining reported (-1), expiring LeaseTTL (or DefaultLeaseTTL)
+// after a.Now.
+func NewLease(a *Admission) *Lease {
+	ttl := a.LeaseTTL
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	l := &Lease{
+		RequestID: a.RequestID, Parties: a.Parties, Reserved: a.Reserve,
+		At: a.Now, Expires: a.Now.Add(ttl),
+		Periods:   make([]int64, len(a.Parties)),
+		Remaining: make([]Remaining, len(a.Parties)),
+	}
+	for i, p := range a.Parties {
+		l.Periods[i] = PeriodIndex(p.Limits, a.Now)
+		l.Remaining[i] = Remaining{Requests: -1, Tokens: -1}
+	}
+	return l
+}
+
+// SettledRecord is the record a Settle stores: rec (or an empty one) with
+// the lease's request id, the charge's cost and tokens, and EndTime at (UTC).
+func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
+	r := &Record{}
+	if rec != nil {
+		*r = *rec
+	}
+	r.RequestID = l.RequestID
+	r.Spend = c.Cost
+	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
+	r.EndTime = at.UTC()
+	r.StartTime = r.StartTime.UTC()
+	if !r.Expires.IsZero() {
+		r.Expires = r.Expires.UTC()
+	}
+	return r
+}
+
 // SettleTime is when a settlement happened: the record's end time, else the
 // admission time, else now.
 func SettleTime(l *Lease, rec *Record) time.Time {

@@ -65,7 +65,10 @@ type Limits struct {
 	TPM int64
 	// MaxParallel caps requests in flight (leases).
 	MaxParallel int64
-	// MaxBudget caps spend plus open reservations in the current period.
+	// MaxBudget caps spend plus open reservations in the current period:
+	// an admission passes while committed + max(Reserve, 1 nano) <=
+	// MaxBudget, so a party whose spend has reached it is refused even by
+	// a request that reserves nothing (LiteLLM: spend >= max_budget).
 	MaxBudget *Nanos
 	// SoftBudget: crossing it is reported by Settle (SettleResult); it
 	// never refuses.
@@ -116,8 +119,9 @@ type Lease struct {
 	Reserved  Nanos
 	Admitted  bool
 	// At is the admission time; Periods[i] is the budget period index of
-	// Parties[i] at that time (Settle charges spend to the period the
-	// request was admitted in).
+	// Parties[i] at that time (the period its reservation was taken in;
+	// Settle charges spend to the period current at settlement, see
+	// Store.Settle).
 	At      time.Time
 	Periods []int64
 	Expires time.Time
@@ -206,8 +210,11 @@ type Record struct {
 
 // SettleResult reports what Settle observed.
 type SettleResult struct {
-	// SoftCrossed lists parties whose spend crossed their SoftBudget with
-	// this charge (once per period: only the charge that crossed it).
+	// SoftCrossed lists parties whose spend reached their SoftBudget,
+	// reported once per period and party: by the Settle that crossed it
+	// (bbolt), or by the first Settle that observes the crossing (DynamoDB:
+	// concurrent Settles that each read spend below the mark leave it to
+	// the next one).
 	SoftCrossed []Subject
 }
 
@@ -232,8 +239,11 @@ type RecordFilter struct {
 	UserID    string
 	TeamID    string
 	RequestID string
-	Start     time.Time // inclusive; zero = no bound
-	End       time.Time // exclusive; zero = no bound
+	// Start and End bound EndTime (records are ordered by end time).
+	// A listing with no filter but time may be bounded by the store when
+	// Start is zero (the DynamoDB store reads the last DefaultListDays).
+	Start time.Time // inclusive; zero = no bound
+	End   time.Time // exclusive; zero = no bound
 	// Limit caps the page (stores cap it at MaxPage); Cursor continues a
 	// previous page ("" = first).
 	Limit  int
@@ -275,12 +285,23 @@ type Store interface {
 	// nothing. Leases of crashed instances (expired) are reclaimed before a
 	// parallel or budget refusal is final.
 	Admit(ctx context.Context, a *Admission) (*Lease, error)
-	// Renew extends an admitted lease until the given time.
+	// Renew extends an admitted lease until the given time (and sets
+	// l.Expires). A party whose lease is gone (expired and reclaimed, or
+	// settled) makes it return an error wrapping ErrLeaseLost; the other
+	// parties' leases are still renewed. Renew of a lease not Admitted is a
+	// no-op.
 	Renew(ctx context.Context, l *Lease, until time.Time) error
 	// Settle releases l's lease and reservation, charges c to every party's
-	// spend (in the period of admission), counts its tokens in each party's
-	// current tpm window, writes rec and adds it to the day's totals. It is
-	// idempotent per l.RequestID: a retried Settle charges once.
+	// spend, counts its tokens in each party's current tpm window, writes
+	// rec and adds it to the day's totals. The settlement time is
+	// rec.EndTime (else l.At): spend and tokens go to the budget period and
+	// window current then. A request admitted in one period and settled in
+	// the next is charged to the next (the ended period's spend limits
+	// nothing any more); its reservation is given back only if the period
+	// it was taken in is still the stored one (a new period starts from
+	// zero). The stored record is rec with RequestID, Spend, tokens and
+	// EndTime from l, c and that time (rec may be nil). It is idempotent per
+	// l.RequestID: a retried Settle charges once and reports nothing.
 	Settle(ctx context.Context, l *Lease, c Charge, rec *Record) (SettleResult, error)
 	// Status reads a subject's counters (period from limits.Period).
 	Status(ctx context.Context, s Subject, limits Limits, now time.Time) (Status, error)

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,16 @@ func ParseRef(ref string) (name string, ok bool) {
 type GetParameterAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
+
+// GetParametersAPI adds the batch read SecretLookup uses; *ssm.Client
+// implements it.
+type GetParametersAPI interface {
+	GetParameterAPI
+	GetParameters(ctx context.Context, in *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+}
+
+// MaxNamesPerCall is how many names one GetParameters call may ask for.
+const MaxNamesPerCall = 10
 
 // ErrParameterNotFound is returned (wrapped) for a parameter that does not
 // exist.
@@ -112,15 +123,17 @@ func (s *ConfigSource) String() string { return "ssm parameter " + s.name }
 
 // SecretLookup reads upstream secrets from SecureString parameters under a
 // path prefix: NAME is the parameter PREFIX/NAME. It implements
-// secrets.Lookup.
+// secrets.BatchLookup: a config load reads all its secrets with
+// GetParameters, ten a call, so a load costs 1 + ceil(secrets/10) SSM calls
+// (each SecureString is still one KMS decryption, done by SSM).
 type SecretLookup struct {
-	client GetParameterAPI
+	client GetParametersAPI
 	prefix string
 }
 
 // NewSecretLookup returns a lookup under prefix (such as "/keyway/secrets";
 // a trailing slash is ignored).
-func NewSecretLookup(client GetParameterAPI, prefix string) *SecretLookup {
+func NewSecretLookup(client GetParametersAPI, prefix string) *SecretLookup {
 	return &SecretLookup{client: client, prefix: strings.TrimRight(prefix, "/")}
 }
 
@@ -140,10 +153,61 @@ func (l *SecretLookup) Lookup(ctx context.Context, name string) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	return secureValue(param, p)
+}
+
+// secureValue is p's value when p is a SecureString.
+func secureValue(param string, p *types.Parameter) (string, error) {
 	if p.Type != types.ParameterTypeSecureString {
 		return "", fmt.Errorf("ssm parameter %s is a %s, not a SecureString; store secrets encrypted (aws ssm put-parameter --type SecureString)", param, p.Type)
 	}
 	return *p.Value, nil
+}
+
+// LookupAll reads PREFIX/name for every name with GetParameters, ten names a
+// call, one call after another. Every name ends in exactly one of the two
+// maps: its value, or an error as Lookup would return it (a missing
+// parameter wraps config.ErrSecretNotFound; a failed call is the error of
+// each of its names). Errors name parameters, never values.
+func (l *SecretLookup) LookupAll(ctx context.Context, names []string) (map[string]string, map[string]error) {
+	values := make(map[string]string, len(names))
+	errs := map[string]error{}
+	for batch := range slices.Chunk(names, MaxNamesPerCall) {
+		byParam := make(map[string]string, len(batch))
+		params := make([]string, 0, len(batch))
+		for _, name := range batch {
+			param := l.prefix + "/" + name
+			if _, dup := byParam[param]; !dup {
+				byParam[param] = name
+				params = append(params, param)
+			}
+		}
+		out, err := l.client.GetParameters(ctx, &ssm.GetParametersInput{Names: params, WithDecryption: aws.Bool(true)})
+		if err != nil {
+			for _, name := range batch {
+				errs[name] = fmt.Errorf("reading ssm parameters %s: %w", strings.Join(params, ", "), err)
+			}
+			continue
+		}
+		for _, p := range out.Parameters {
+			name, ok := byParam[aws.ToString(p.Name)]
+			if !ok || p.Value == nil {
+				continue
+			}
+			if v, err := secureValue(aws.ToString(p.Name), &p); err != nil {
+				errs[name] = err
+			} else {
+				values[name] = v
+			}
+		}
+		for param, name := range byParam {
+			_, got := values[name]
+			if _, failed := errs[name]; !got && !failed {
+				errs[name] = fmt.Errorf("ssm parameter %s: %w", param, config.ErrSecretNotFound)
+			}
+		}
+	}
+	return values, errs
 }
 
 // Retry bounds one SSM call, retries included. Config reloads happen off
@@ -151,9 +215,13 @@ func (l *SecretLookup) Lookup(ctx context.Context, name string) (string, error) 
 // hold a reload forever.
 type Retry = awsretry.Bounds
 
-// DefaultRetry is what NewClient uses: 3 attempts of at most 3s, 1s to
-// connect, at most 1s between attempts — about 12s per call at worst.
-var DefaultRetry = Retry{MaxAttempts: 3, AttemptTimeout: 3 * time.Second, DialTimeout: time.Second, MaxBackoff: time.Second}
+// DefaultRetry is what NewClient uses: 5 attempts of at most 3s, 1s to
+// connect, a jittered exponential delay of at most 2s between attempts —
+// about 23s per call at worst. Throttling (ThrottlingException: SSM's
+// GetParameter/GetParameters quota is shared by every caller in the account
+// and region) is retried like any transient error; the jitter spreads a
+// burst of cold starts so that they do not retry in step.
+var DefaultRetry = Retry{MaxAttempts: 5, AttemptTimeout: 3 * time.Second, DialTimeout: time.Second, MaxBackoff: 2 * time.Second}
 
 // ClientOptions returns an ssm client option that bounds every call by r
 // (zero fields take DefaultRetry's values).

@@ -3,6 +3,7 @@ package paramstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,40 @@ func TestSecretLookup(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), value) {
 		t.Errorf("error contains the secret value: %v", err)
+	}
+}
+
+// TestSecretLookupAll: a batch answers each name as Lookup would — value,
+// not found, or refused as plain text — over more than one GetParameters
+// call, and its errors never hold a value.
+func TestSecretLookupAll(t *testing.T) {
+	srv := awstest.Start(t)
+	client := paramstore.NewClient(srv.Config())
+	prefix := awstest.ParamPrefix(t)
+	const value = "s3cr3t-value-never-in-errors"
+	var names []string
+	for i := range 12 {
+		name := fmt.Sprintf("TOKEN_%02d", i)
+		names = append(names, name)
+		awstest.PutParameter(t, srv, prefix+"/"+name, value+name, true)
+	}
+	awstest.PutParameter(t, srv, prefix+"/PLAIN_TOKEN", value, false)
+	names = append(names, "ABSENT", "PLAIN_TOKEN", "TOKEN_00")
+	values, errs := paramstore.NewSecretLookup(client, prefix).LookupAll(context.Background(), names)
+	for i := range 12 {
+		name := fmt.Sprintf("TOKEN_%02d", i)
+		if got := values[name]; got != value+name {
+			t.Errorf("%s = %q (error %v); want its value", name, got, errs[name])
+		}
+	}
+	if err := errs["ABSENT"]; !errors.Is(err, config.ErrSecretNotFound) || !strings.Contains(err.Error(), prefix+"/ABSENT") {
+		t.Errorf("ABSENT: %v; want ErrSecretNotFound naming the parameter", err)
+	}
+	if err := errs["PLAIN_TOKEN"]; err == nil || !strings.Contains(err.Error(), "SecureString") || strings.Contains(err.Error(), value) {
+		t.Errorf("PLAIN_TOKEN: %v; want a refusal asking for a SecureString, without the value", err)
+	}
+	if _, ok := values["PLAIN_TOKEN"]; ok {
+		t.Error("a String parameter was returned as a secret")
 	}
 }
 

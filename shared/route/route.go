@@ -25,6 +25,7 @@ const (
 	Health                   // /health and below: liveness, no auth
 	Admin                    // /key, /user, /team and below: the admin API
 	PassThrough              // a configured pass-through endpoint
+	Metrics                  // /metrics: Prometheus exposition, proxy admins only
 	// Console is /ui and below: the admin console's static page and
 	// assets, served without a key (the page's API calls carry the key).
 	Console
@@ -38,6 +39,8 @@ func (c Class) String() string {
 		return "admin"
 	case PassThrough:
 		return "pass_through"
+	case Metrics:
+		return "metrics"
 	case Console:
 		return "console"
 	}
@@ -95,6 +98,9 @@ func (t *Table) ClassifyPath(path string) Route {
 	}
 	if underPrefix(path, "/health") {
 		return Route{Class: Health, Path: path}
+	}
+	if underPrefix(path, "/metrics") {
+		return Route{Class: Metrics, Path: path}
 	}
 	if underPrefix(path, ConsolePrefix) {
 		return Route{Class: Console, Path: path}

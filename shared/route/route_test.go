@@ -31,6 +31,8 @@ func TestClassifyPath(t *testing.T) {
 		{"/health", Health, nil, ""},
 		{"/health/liveliness", Health, nil, ""},
 		{"/healthz", Unknown, nil, ""},
+		{"/metrics", Metrics, nil, ""},
+		{"/metricsx", Unknown, nil, ""},
 		{"/config/pass_through_endpoint", Admin, nil, ""},
 		{"/configx", Unknown, nil, ""},
 		{"/ui", Console, nil, ""},

@@ -29,7 +29,8 @@ type acc struct {
 }
 
 // The SSE event names worth decoding whatever their data holds. Every other
-// event is decoded only if its data has a non-null "usage" or "error".
+// event is decoded only if its data has a non-null "usage" or is an OpenAI
+// error chunk ({"error": ...}).
 func interesting(name []byte) bool {
 	switch string(name) {
 	case "message_start", "message_delta",
@@ -44,10 +45,10 @@ func interesting(name []byte) bool {
 // deltas) are rejected by a byte search and never decoded: that keeps a
 // metered stream's CPU close to an unmetered one.
 func (a *acc) event(f Format, name, data []byte) {
-	if !interesting(name) && !hasValue(data, `"usage"`) && !hasValue(data, `"error"`) {
+	if !interesting(name) && !hasUsage(data) && !isErrorChunk(data) {
 		return
 	}
-	if bytes.Equal(data, []byte("[DONE]")) {
+	if string(data) == "[DONE]" {
 		return
 	}
 	var msg wireMsg
@@ -55,7 +56,24 @@ func (a *acc) event(f Format, name, data []byte) {
 		a.unreadable = true
 		return
 	}
+	if msg.Object == "" && msg.Usage != nil && msg.Usage.PromptTokens != nil {
+		// Embeddings never stream: a streamed usage without "object" (some
+		// OpenAI-compatible servers) and without completion_tokens is chat.
+		msg.Object = "chat.completion.chunk"
+	}
 	a.take(f, &msg, string(name))
+}
+
+// isErrorChunk reports whether data is an OpenAI error object sent in a
+// stream ({"error": {...}}). Only the first key is looked at: searching
+// every chunk for "error" would cost a second pass over the whole stream,
+// and Anthropic and the Responses API name their errors in the event line.
+func isErrorChunk(data []byte) bool {
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return false
+	}
+	return bytes.HasPrefix(data[skipSpace(data, i+1):], []byte(`"error"`))
 }
 
 func allowed(f Format, source string) bool {

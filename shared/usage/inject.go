@@ -244,11 +244,11 @@ func (f *chunkFilter) endEvent() {
 // isUsageOnly reports whether raw (one whole event, with its line ends) is
 // a usage-only chat chunk. Events without the bytes "usage" cost one search.
 func isUsageOnly(raw []byte) bool {
-	if !bytes.Contains(raw, []byte(`"usage"`)) {
+	if !containsUsageKey(raw) {
 		return false
 	}
 	data := eventData(raw)
-	if !hasValue(data, `"usage"`) {
+	if !hasUsage(data) {
 		return false
 	}
 	var msg struct {
@@ -265,10 +265,27 @@ func isUsageOnly(raw []byte) bool {
 	return msg.Object == "chat.completion.chunk" || msg.Object == "text_completion"
 }
 
-// eventData joins the data: lines of one raw event with \n.
+// containsUsageKey is bytes.Contains(raw, `"usage"`), searching for the
+// 'g' as hasUsage does.
+func containsUsageKey(raw []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(raw[i:], 'g')
+		if j < 0 {
+			return false
+		}
+		g := i + j
+		i = g + 1
+		if g >= 4 && g+3 <= len(raw) && string(raw[g-4:g+3]) == `"usage"` {
+			return true
+		}
+	}
+}
+
+// eventData joins the data: lines of one raw event with \n. An event with
+// one data line (every chunk OpenAI sends) gives a slice of raw, not a copy.
 func eventData(raw []byte) []byte {
 	var data []byte
-	first := true
+	lines := 0
 	for len(raw) > 0 {
 		line := raw
 		raw = nil
@@ -280,12 +297,17 @@ func eventData(raw []byte) []byte {
 			}
 			line = line[:i]
 		}
-		if field, value := splitField(line); string(field) == "data" {
-			if !first {
-				data = append(data, '\n')
-			}
-			first = false
-			data = append(data, value...)
+		field, value := splitField(line)
+		if string(field) != "data" {
+			continue
+		}
+		switch lines++; lines {
+		case 1:
+			data = value
+		case 2:
+			data = append(append(append([]byte(nil), data...), '\n'), value...)
+		default:
+			data = append(append(data, '\n'), value...)
 		}
 	}
 	return data

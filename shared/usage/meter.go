@@ -12,7 +12,9 @@ import (
 //
 // A Meter keeps only what its parser needs: for an SSE stream, the current
 // event (at most MaxEventBytes; a larger event is skipped and parsing resumes
-// at the next event boundary); for a JSON body, the body up to MaxJSONBytes.
+// at the next event boundary, except that the usage at the end of a large
+// Responses API final event is still read); for a JSON body, the body up to
+// MaxJSONBytes.
 // A Meter is not safe for concurrent use; Write and Usage are called by the
 // goroutine that copies the body.
 type Meter struct {
@@ -28,6 +30,11 @@ type Meter struct {
 	skip        bool   // the current event went over MaxEventBytes: ignore it to its end
 	event       []byte // the event: field (truncated: only short names matter)
 	data        []byte // the data: lines, each followed by \n
+	// A skipped Responses API final event keeps its start and its end, to
+	// read the usage near its end (see salvage.go).
+	salvaging bool
+	head      []byte
+	tail      []byte
 
 	// JSON state.
 	body    []byte
@@ -105,6 +112,7 @@ func (m *Meter) Usage() Usage {
 		return Usage{}
 	}
 	a := m.acc
+	problem := m.problem
 	switch m.mode {
 	case modeSSE:
 		m.pendingEvent(&a)
@@ -121,12 +129,16 @@ func (m *Meter) Usage() Usage {
 			a.take(m.format, &msg, "")
 		}
 	}
-	return a.result(m.problem)
+	if m.skip && problem == "" {
+		problem = problemOversize // cut inside the skipped event
+	}
+	return a.result(problem)
 }
 
 // writeJSON keeps the body for Usage. A body that does not start with "{"
 // is not an API response the package knows (an HTML error page from a load
-// balancer, audio, an image), so it is dropped at once rather than held.
+// balancer, audio, an image), so it is dropped at once rather than held;
+// unless it starts like an event stream, which is then read as one.
 func (m *Meter) writeJSON(p []byte) {
 	if m.gaveUp {
 		return
@@ -140,7 +152,16 @@ func (m *Meter) writeJSON(p []byte) {
 			return
 		}
 		m.started = true
-		if p[i] != '{' {
+		switch p[i] {
+		case '{':
+		case 'd', 'e', ':':
+			// "data:", "event:" or a comment: an event stream sent without
+			// its Content-Type (some OpenAI-compatible servers). Reading it
+			// as one is harmless if it is not: the SSE parser is bounded.
+			m.mode = modeSSE
+			m.writeSSE(p[i:])
+			return
+		default:
 			m.giveUp("response is not a JSON object: usage not read")
 			return
 		}
@@ -185,9 +206,10 @@ func (m *Meter) writeSSE(p []byte) {
 		case m.discardLine:
 			// Not blank (it had bytes before this Write), and not needed.
 			m.discardLine = false
+			m.keepTail(seg)
 		case len(m.line) > 0:
 			if !m.room(len(seg)) {
-				m.overflow()
+				m.overflow(m.line, seg)
 				m.line = m.line[:0]
 				continue
 			}
@@ -206,14 +228,18 @@ func (m *Meter) writeSSE(p []byte) {
 // the event.
 func (m *Meter) partialLine(p []byte) {
 	if m.discardLine {
+		m.keepTail(p)
 		return
 	}
 	if len(m.line) == 0 && (m.skip || p[0] == ':') {
 		m.discardLine = true
+		if p[0] != ':' {
+			m.keepTail(p)
+		}
 		return
 	}
 	if !m.room(len(p)) {
-		m.overflow()
+		m.overflow(m.line, p)
 		m.line = m.line[:0]
 		m.discardLine = true
 		return
@@ -228,14 +254,15 @@ func (m *Meter) room(n int) bool {
 }
 
 // overflow skips the current event: its data so far is dropped, and its
-// remaining lines are ignored up to the blank line that ends it.
-func (m *Meter) overflow() {
-	m.skip = true
-	m.data = m.data[:0]
-	m.event = m.event[:0]
-	if m.problem == "" {
-		m.problem = "SSE event over 64 KiB skipped: usage may be missing or partial"
+// remaining lines are ignored up to the blank line that ends it. pending is
+// the current line, which did not fit.
+func (m *Meter) overflow(pending ...[]byte) {
+	if m.skip {
+		return
 	}
+	m.skip = true
+	m.startSalvage(pending)
+	m.data = m.data[:0]
 }
 
 // processLine handles one complete line, without its end.
@@ -244,13 +271,20 @@ func (m *Meter) processLine(line []byte) {
 		m.dispatch()
 		return
 	}
-	if m.skip || line[0] == ':' {
+	if line[0] == ':' {
+		return
+	}
+	if m.skip {
+		if field, value := splitField(line); m.salvaging && string(field) == "data" {
+			m.keepTail(newline)
+			m.keepTail(value)
+		}
 		return
 	}
 	// The bound is on the line and the data held, as partialLine counts
 	// them, so that where the writes split a stream changes nothing.
 	if len(m.data)+len(line) > MaxEventBytes {
-		m.overflow()
+		m.overflow(line)
 		return
 	}
 	field, value := splitField(line)
@@ -266,7 +300,13 @@ func (m *Meter) processLine(line []byte) {
 
 // dispatch ends the current event at a blank line.
 func (m *Meter) dispatch() {
-	if !m.skip && len(m.data) > 0 {
+	switch {
+	case m.skip:
+		if !m.salvage(&m.acc) && m.problem == "" {
+			m.problem = problemOversize
+		}
+		m.endSalvage()
+	case len(m.data) > 0:
 		m.acc.event(m.format, m.event, m.data[:len(m.data)-1])
 	}
 	m.skip = false
@@ -279,7 +319,7 @@ func (m *Meter) dispatch() {
 // so that the Meter is left as it was.
 func (m *Meter) pendingEvent(a *acc) {
 	if m.skip {
-		return
+		return // the body was cut inside it: its end, and usage, are missing
 	}
 	data := m.data
 	event := m.event

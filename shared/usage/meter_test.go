@@ -180,6 +180,8 @@ func TestMeterSSEParsing(t *testing.T) {
 		{"anthropic delta keeps start's input", `data: {"type":"message_start","message":{"model":"c","usage":{"input_tokens":5,"cache_read_input_tokens":7,"output_tokens":1}}}` + "\n\n" +
 			`data: {"type":"message_delta","usage":{"output_tokens":9}}` + "\n\n" + `data: {"type":"message_delta","usage":{"output_tokens":12}}` + "\n\n",
 			Usage{Found: true, Source: "anthropic_messages", Model: "c", InputTokens: 5, OutputTokens: 12, CachedInputTokens: 7}},
+		{"chat chunk without object nor completion tokens", `data: {"choices":[],"usage":{"prompt_tokens":3}}` + "\n\n",
+			Usage{Found: true, Source: "openai_chat", InputTokens: 3}},
 		{"responses type from event line only", "event: response.completed\ndata: {\"response\":{\"model\":\"r\",\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}}\n\n",
 			Usage{Found: true, Source: "openai_responses", Model: "r", InputTokens: 2, OutputTokens: 3}},
 	}
@@ -206,6 +208,9 @@ func TestMeterJSON(t *testing.T) {
 		{"truncated", `{"object":"chat.completion","usage":{"prompt_tokens":3`, Usage{Problem: "response is not valid JSON: usage not read"}},
 		{"html error page", "<html><body>502 Bad Gateway</body></html>", Usage{Problem: "response is not a JSON object: usage not read"}},
 		{"array", `[{"usage":{"prompt_tokens":3}}]`, Usage{Problem: "response is not a JSON object: usage not read"}},
+		{"event stream without its Content-Type", "\ndata: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
+			Usage{Found: true, Source: "openai_chat", InputTokens: 3, OutputTokens: 4}},
+		{"not an event stream after all", "error code: 502", Usage{Problem: "no usage in response"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,14 +327,14 @@ func TestMeterMemoryBound(t *testing.T) {
 			n, err := stream.Read(buf)
 			m.Write(buf[:n])
 			fed += n
-			maxCap = max(maxCap, cap(m.line)+cap(m.data)+cap(m.event)+cap(m.body))
+			maxCap = max(maxCap, cap(m.line)+cap(m.data)+cap(m.event)+cap(m.body)+cap(m.head)+cap(m.tail))
 			if err == io.EOF {
 				break
 			}
 		}
 	}
 	m.Write(usage)
-	if limit := 2 * (MaxEventBytes + 1); maxCap > limit {
+	if limit := 2*(MaxEventBytes+1) + salvageHead + 2*salvageTail; maxCap > limit {
 		t.Errorf("the Meter held buffers of %d bytes; want at most %d", maxCap, limit)
 	}
 	want := Usage{Found: true, Source: "openai_chat", Model: "m", InputTokens: 3, OutputTokens: 4,
@@ -358,18 +363,30 @@ func TestUsageInputTokens(t *testing.T) {
 	}
 }
 
+// BenchmarkMeterChatSSE copies a chat stream in 512-byte reads through the
+// Meter, as the proxy does; compare with BenchmarkCopyChatSSE.
 func BenchmarkMeterChatSSE(b *testing.B) {
 	body := typicalChatStream(b)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
 	for b.Loop() {
 		m := NewMeter(FormatOpenAI, ctSSE)
-		for p := body; len(p) > 0; p = p[min(len(p), 512):] {
-			m.Write(p[:min(len(p), 512)]) // a stream arrives in small reads
-		}
+		io.CopyBuffer(io.Discard, io.TeeReader(&chunkedReader{b: body, sizes: []int{512}}, m), buf)
 		if !m.Usage().Found {
 			b.Fatal("no usage")
 		}
+	}
+}
+
+// BenchmarkCopyChatSSE is the baseline: the same copy, unmetered.
+func BenchmarkCopyChatSSE(b *testing.B) {
+	body := typicalChatStream(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		io.CopyBuffer(io.Discard, &chunkedReader{b: body, sizes: []int{512}}, buf)
 	}
 }
 
@@ -396,18 +413,6 @@ func BenchmarkMeterChatJSON(b *testing.B) {
 		if !m.Usage().Found {
 			b.Fatal("no usage")
 		}
-	}
-}
-
-// BenchmarkCopyChatSSE is the baseline: the copy an unmetered response
-// costs, to compare BenchmarkMeterChatSSE with.
-func BenchmarkCopyChatSSE(b *testing.B) {
-	body := typicalChatStream(b)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	buf := make([]byte, 512)
-	for b.Loop() {
-		io.CopyBuffer(io.Discard, bytes.NewReader(body), buf)
 	}
 }
 

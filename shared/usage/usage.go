@@ -19,7 +19,9 @@
 //   - OpenAI Responses [openai_responses]: JSON usage.input_tokens,
 //     usage.output_tokens, usage.input_tokens_details.cached_tokens, model.
 //     SSE: the response object of response.completed, response.incomplete
-//     or response.failed.
+//     or response.failed. That event repeats the whole answer, so a long
+//     one goes over MaxEventBytes; its usage is then read from the event's
+//     last 16 KiB, where the API puts it (salvage.go).
 //   - Anthropic Messages [anthropic_messages]: JSON usage.input_tokens,
 //     usage.output_tokens, usage.cache_creation_input_tokens,
 //     usage.cache_read_input_tokens, model. SSE: message_start's
@@ -55,9 +57,9 @@ const (
 type Usage struct {
 	// Found is true when the response carried usage.
 	Found bool
-	// Source is the API shape it was read from: "openai_chat",
-	// "openai_responses", "openai_embeddings", "openai_completions",
-	// "anthropic_messages"; "" when not Found.
+	// Source is the API shape it was read from (the Source* constants):
+	// "openai_chat", "openai_responses", "openai_embeddings",
+	// "openai_completions", "anthropic_messages"; "" when not Found.
 	Source string
 	// Model is the model the response names ("" if none).
 	Model string
@@ -69,8 +71,8 @@ type Usage struct {
 	//     and CachedInputTokens is cache_read_input_tokens, which input_tokens
 	//     does not include. Cache writes count as input because they are
 	//     billed at (more than) the input rate; cache reads are kept apart
-	//     because they are billed at a tenth of it, so summing all three
-	//     into input would overcharge a cached prompt about tenfold.
+	//     because they are billed at a tenth of it: summed into input they
+	//     would be charged ten times their price.
 	// Pricing should use UncachedInputTokens and CachedInputTokens, which
 	// mean the same for every Source.
 	InputTokens       int64
