@@ -574,6 +574,14 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 	if b.js(`!!document.querySelector('[data-act="new-key"]')`) != true {
 		t.Errorf("an internal user cannot create its own keys in the console")
 	}
+	// Its own spend, charted (the API scopes /spend/daily to the caller).
+	t.Run("internal user's usage", func(t *testing.T) {
+		b := &tab{t: t, ctx: ctx, base: base}
+		b.open("usage")
+		if err := b.poll(`+document.querySelector('#view svg.chart').getAttribute('data-bars')>0 && [...document.querySelectorAll('#view td')].some(function(td){return td.textContent==='ci-key'})`, 15*time.Second); err != nil {
+			t.Errorf("alice's usage view has no chart of her spend: %v\npage text: %s", err, b.text())
+		}
+	})
 	b.logout()
 
 	// A viewer can change nothing: no write controls.

@@ -283,7 +283,7 @@
   function panel(root, title, body, onClose) {
     var existing = root.querySelector('.panel.dialog');
     if (existing) existing.remove();
-    var close = function () { p.remove(); if (onClose) onClose(); };
+    var close = function () { p.remove(); $('main').focus(); if (onClose) onClose(); };
     var p = el('section', { 'class': 'panel dialog', role: 'dialog', 'aria-label': title,
       onkeydown: function (e) { if (e.key === 'Escape') close(); } },
       el('div', { 'class': 'dialog-head' }, el('h2', { text: title }),
