@@ -220,7 +220,7 @@ func (b *tab) js(expr string) any {
 // waitFor polls expr until it is truthy; fatal with the page's text if not.
 func (b *tab) waitFor(what, expr string) {
 	b.t.Helper()
-	if err := b.poll(expr, 15*time.Second); err != nil {
+	if err := b.poll(expr, 30*time.Second); err != nil {
 		b.t.Fatalf("waiting for %s: %v\npage text: %s", what, err, b.text())
 	}
 }
@@ -543,14 +543,14 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 		t.Fatal(err)
 	}
 
-	// Usage: charts with data after the metered calls. Needs the metering
-	// merge (/spend/daily, /spend/logs).
+	// Usage: charts with data after the metered calls (the ledger's
+	// /spend/daily and /spend/logs).
 	t.Run("usage charts", func(t *testing.T) {
 		b := &tab{t: t, ctx: ctx, base: base}
 		b.open("usage")
-		err := b.poll(`(function(){var c=document.querySelectorAll('#view svg.chart'); return c.length===2 && +c[0].getAttribute('data-bars')>0 && +c[1].getAttribute('data-bars')>0 && document.querySelector('#view .chart-card.wide td') && [...document.querySelectorAll('#view td')].some(function(td){return td.textContent==='ci-key'})})()`, 15*time.Second)
+		err := b.poll(`(function(){var c=document.querySelectorAll('#view svg.chart'); return c.length===2 && +c[0].getAttribute('data-bars')>0 && +c[1].getAttribute('data-bars')>0 && document.querySelector('#view .chart-card.wide td') && [...document.querySelectorAll('#view td')].some(function(td){return td.textContent==='ci-key'})})()`, 30*time.Second)
 		if err != nil {
-			t.Fatalf("no spend and token charts with data after 3 metered calls (this needs /spend/daily from the metering work): %v\npage text: %s", err, b.text())
+			t.Fatalf("no spend and token charts with data after 3 metered calls (/spend/daily, /spend/logs): %v\npage text: %s", err, b.text())
 		}
 		b.waitFor("the spend log records", `document.querySelectorAll('#view table').length>=2 && document.getElementById('view').textContent.includes('/v1/chat')`)
 		if prefix == "" {
@@ -578,7 +578,7 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 	t.Run("internal user's usage", func(t *testing.T) {
 		b := &tab{t: t, ctx: ctx, base: base}
 		b.open("usage")
-		if err := b.poll(`+document.querySelector('#view svg.chart').getAttribute('data-bars')>0 && [...document.querySelectorAll('#view td')].some(function(td){return td.textContent==='ci-key'})`, 15*time.Second); err != nil {
+		if err := b.poll(`+document.querySelector('#view svg.chart').getAttribute('data-bars')>0 && [...document.querySelectorAll('#view td')].some(function(td){return td.textContent==='ci-key'})`, 30*time.Second); err != nil {
 			t.Errorf("alice's usage view has no chart of her spend: %v\npage text: %s", err, b.text())
 		}
 	})
