@@ -558,6 +558,25 @@ func consoleFlows(t *testing.T, browserCtx context.Context, prefix string) {
 		}
 	})
 
+	// Bounded: a settled page makes no further calls (no polling), and
+	// opening a view costs a fixed few.
+	before, _, _ := rec.snapshot()
+	time.Sleep(2 * time.Second)
+	if after, _, _ := rec.snapshot(); len(after) != len(before) {
+		t.Errorf("an idle page made %d request(s): %q", len(after)-len(before), after[len(before):])
+	}
+	b.open("keys")
+	after, _, _ := rec.snapshot()
+	if n := len(after) - len(before); n != 1 {
+		t.Errorf("opening the keys view made %d request(s); want 1 (/key/list): %q", n, after[len(before):])
+	}
+
+	// A reload keeps the session (sessionStorage) and asks the API again.
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the console after a reload", `document.getElementById('login').hidden && document.getElementById('view').getAttribute('data-view')==='keys' && document.querySelector('#view tr[data-token]')`)
+
 	// Log out: the key is forgotten.
 	b.logout()
 
