@@ -169,7 +169,10 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Next:      fwd,
 		Ledger:    led,
 		Retention: func() time.Duration { return watcher.Current().Settings.SpendLogsRetention },
-		Logger:    logger,
+		OnSoftBudget: func(s ledger.Subject) {
+			mets.SoftBudgetCrossed(string(s.Kind))
+		},
+		Logger: logger,
 	})
 	handler := gateway.New(gateway.Options{
 		Config: watcher.Current,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,6 +68,10 @@ func putCounter(tx *bbolt.Tx, s ledger.Subject, c *ledger.Counter) error {
 	return tx.Bucket(bucketLedgerCounters).Put(counterKey(s), v)
 }
 
+// errAdmittedBefore: a party already holds the admission's lease (the same
+// request id admitted twice); the admission stands and nothing more is taken.
+var errAdmittedBefore = errors.New("admitted before")
+
 // Admit implements ledger.Store in one write transaction: every enforced
 // party is checked (expired leases reclaimed first when they are what
 // refuses), and only if all pass is anything written.
@@ -91,6 +96,9 @@ func (s *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, 
 			if err != nil {
 				return err
 			}
+			if _, ok := c.Leases[a.RequestID]; ok {
+				return errAdmittedBefore
+			}
 			d, reclaim := c.Check(a.Parties[i], a)
 			if reclaim {
 				for _, id := range c.Expired(a.Now) {
@@ -113,6 +121,10 @@ func (s *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, 
 		}
 		return nil
 	})
+	if errors.Is(err, errAdmittedBefore) {
+		l.Admitted = true
+		return l, nil
+	}
 	if err != nil {
 		if _, ok := ledger.AsDenial(err); ok {
 			return nil, err

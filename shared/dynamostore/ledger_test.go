@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keywaygw/keyway/shared/awstest"
 	"github.com/keywaygw/keyway/shared/dynamostore"
@@ -122,5 +125,41 @@ func TestLedgerTwoInstances(t *testing.T) {
 		if s.Spend != 50_000_000 || s.Reserved != 0 || s.InFlight != 0 || s.Requests != 5 {
 			t.Errorf("Status: got %+v; want spend 50000000, 5 requests, nothing reserved or in flight", s)
 		}
+	}
+}
+
+// TestLedgerRecordTTL: usage records carry DynamoDB's ttl (retention), the
+// counters item does not, and nothing lands on key, user or team items.
+func TestLedgerRecordTTL(t *testing.T) {
+	srv := awstest.Start(t)
+	raw, table := awstest.NewTable(t, srv)
+	st := dynamostore.New(ledgerClient(srv), table)
+	ctx := t.Context()
+	expires := time.Date(2026, 6, 1, 0, 0, 0, 500, time.UTC)
+	l := &ledger.Lease{RequestID: "r1", Parties: []ledger.Party{{Subject: ledger.Subject{Kind: ledger.KindKey, ID: "k1"}}}}
+	if _, err := st.Settle(ctx, l, ledger.Charge{Cost: 5}, &ledger.Record{KeyID: "k1", Token: "t1", EndTime: ledgertest.T0, Expires: expires}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(pk, sk string) map[string]types.AttributeValue {
+		out, err := raw.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item
+	}
+	want := strconv.FormatInt(expires.Unix()+1, 10) // rounded up
+	for _, k := range [][2]string{{"REQ#r1", "REQ"}, {"LOG#k1", ledger.TimeKey(ledgertest.T0) + "#r1"}} {
+		it := get(k[0], k[1])
+		if v, ok := it["ttl"].(*types.AttributeValueMemberN); !ok || v.Value != want {
+			t.Errorf("%s ttl: got %v; want %s", k[0], it["ttl"], want)
+		}
+	}
+	ctr := get("CTR#key#k1", "CTR")
+	if _, ok := ctr["ttl"]; ok || len(ctr) == 0 {
+		t.Errorf("counters item: got %v; want one without ttl", ctr)
+	}
+	if it := get("KEY#k1", "KEY"); len(it) != 0 {
+		t.Errorf("Settle wrote a key item: %v", it)
 	}
 }

@@ -87,7 +87,7 @@ func New(o Options) *Governor {
 // when the store fails; after that it is logged for re-application.
 const (
 	settleAttempts = 3
-	settleTimeout  = 5 * time.Second
+	settleTimeout  = 10 * time.Second
 )
 
 // Forward admits, forwards, meters and settles one pass-through request.
@@ -169,7 +169,7 @@ func (g *Governor) refuse(w http.ResponseWriter, r *http.Request, entry *reqlog.
 	if d, ok := ledger.AsDenial(err); ok {
 		e = denialError(d, entry)
 	} else {
-		entry.Denied = reqlog.DenyStore
+		entry.Denied, entry.StoreOp = reqlog.DenyStore, "admit"
 		if !errors.Is(err, context.Canceled) {
 			g.o.Logger.Error("admission failed: store error", "request_id", entry.RequestID, "err", err.Error())
 		}

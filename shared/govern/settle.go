@@ -69,6 +69,7 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 		}
 	}
 	if err != nil {
+		entry.StoreOp = "settle"
 		// Everything to re-apply the charge by hand; never a secret (the
 		// token is the key's hash, as stored).
 		g.o.Logger.Error("settle failed: charge not recorded",

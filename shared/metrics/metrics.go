@@ -72,6 +72,7 @@ type Metrics struct {
 	denied      *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+	softBudget  *prometheus.CounterVec
 
 	models    *capped
 	endpoints *capped
@@ -121,10 +122,14 @@ func New(o Options) *Metrics {
 			Name: "keyway_store_errors_total",
 			Help: "Key store errors (answered 503, fail closed), by operation.",
 		}, []string{"operation"}),
+		softBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyway_soft_budget_crossed_total",
+			Help: "Times a key's, user's or team's spend crossed its soft_budget (once per budget period each), by kind.",
+		}, []string{"kind"}),
 		models:    newCapped(o.MaxModels),
 		endpoints: newCapped(o.MaxEndpoints),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.spend, m.denied, m.reloads, m.storeErrors)
+	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.spend, m.denied, m.reloads, m.storeErrors, m.softBudget)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
 			collectors.NewGoCollector(),
@@ -194,6 +199,21 @@ func (m *Metrics) ConfigReload(result string) {
 		result = Other
 	}
 	m.reloads.WithLabelValues(result).Inc()
+}
+
+// SoftBudgetCrossed counts one soft_budget crossing of a key, user or team
+// (kind; anything else is "other"). Nil-safe, so it can be wired
+// unconditionally.
+func (m *Metrics) SoftBudgetCrossed(kind string) {
+	if m == nil {
+		return
+	}
+	switch kind {
+	case "key", "user", "team":
+	default:
+		kind = Other
+	}
+	m.softBudget.WithLabelValues(kind).Inc()
 }
 
 // denyReasons is the bounded set of reqlog.Deny* reasons.

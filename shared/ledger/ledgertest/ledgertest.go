@@ -311,7 +311,13 @@ func testRenew(t *testing.T, st ledger.Store) {
 		t.Errorf("user Status.InFlight after Renew: got %d; want 1", got)
 	}
 	settle(t, st, l, 0, at)
-	mustAdmit(t, st, admission(at, 0, p, u))
+	again := admission(at, 0, p, u)
+	mustAdmit(t, st, again)
+	// The same admission again (a retry) stands without taking a second slot.
+	mustAdmit(t, st, again)
+	if got := status(t, st, p.Subject, p.Limits, at).InFlight; got != 1 {
+		t.Errorf("Status.InFlight after admitting one request id twice: got %d; want 1", got)
+	}
 	// A lease that expired and was reclaimed cannot be renewed.
 	q := ledger.Party{Subject: key("k2"), Limits: ledger.Limits{MaxParallel: 1}}
 	old := mustAdmit(t, st, admission(T0, 0, q))
