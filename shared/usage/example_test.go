@@ -28,7 +28,7 @@ func Example() {
 	fmt.Printf("%+v\n", m.Usage())
 	// Output:
 	// {"model":"gpt-4o","stream":true,"messages":[],"stream_options":{"include_usage":true}}
-	// data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"Hi"}}],"usage":null}
+	// data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"Hi"}}]}
 	//
 	// data: [DONE]
 	//

@@ -65,7 +65,9 @@ func FuzzMeterJSON(f *testing.F) {
 // refFilter is the filter's specification, written plainly over the whole
 // stream: cut it into raw events at blank lines (a line end right after a
 // line end, or at the start), a \r\n being one line end; drop the
-// usage-only events no longer than MaxEventBytes; keep every other byte.
+// usage-only events no longer than MaxEventBytes, and the "usage":null
+// member of the others (dropUsageNull, tested on its own); keep every other
+// byte.
 func refFilter(in []byte) []byte {
 	var out, ev []byte
 	lineStart := true
@@ -85,8 +87,11 @@ func refFilter(in []byte) []byte {
 		i += n
 		if lineStart {
 			// len(ev)-n+1: the filter decides at the \r of a final \r\n.
-			if len(ev)-n+1 > MaxEventBytes || !isUsageOnly(ev) {
+			switch {
+			case len(ev)-n+1 > MaxEventBytes:
 				out = append(out, ev...)
+			case !isUsageOnly(ev):
+				out = append(out, dropUsageNull(ev)...)
 			}
 			ev = ev[:0]
 		}

@@ -119,9 +119,9 @@ func topLevelValue(body []byte, key string) (start, end int, ok bool) {
 // streaming latency is unchanged. An event longer than MaxEventBytes is
 // passed through as it comes, unfiltered.
 //
-// One difference remains from a stream without include_usage: OpenAI also
-// adds "usage": null to every other chunk, which stays (rewriting them would
-// mean re-encoding every chunk; clients treat the field as optional).
+// OpenAI also adds "usage": null to every other chunk of such a stream;
+// the filter removes that member too (dropUsageNull, a textual edit), so the
+// client gets the chunks it would have had without include_usage.
 func NewUsageChunkFilter(r io.Reader) io.Reader {
 	return &chunkFilter{r: r, buf: make([]byte, 4<<10)}
 }
@@ -236,9 +236,61 @@ func (f *chunkFilter) endEvent() {
 		f.dropped = true
 	default:
 		f.dropped = false
-		f.out = append(f.out, f.pend...)
+		f.out = append(f.out, dropUsageNull(f.pend)...)
 	}
 	f.pend = f.pend[:0]
+}
+
+// dropUsageNull removes the top-level `"usage":null` member that OpenAI
+// adds to every chunk of a stream asked for usage, from an event with one
+// data line (every chunk OpenAI sends), so that the client of an injected
+// request sees the chunks it would have seen. The edit is textual: the
+// member and one adjoining comma go, every other byte stays. Anything else
+// (no such member, several data lines, an unusual spelling) is returned
+// unchanged.
+func dropUsageNull(raw []byte) []byte {
+	if !containsUsageKey(raw) {
+		return raw
+	}
+	data := eventData(raw)
+	at := bytes.Index(raw, data)
+	if len(data) == 0 || at < 0 || bytes.Count(raw, []byte("data:")) != 1 {
+		return raw
+	}
+	start, end, ok := topLevelValue(data, "usage")
+	if !ok || string(data[start:end]) != "null" {
+		return raw
+	}
+	// Back from the value over `"usage" :` to the key's opening quote.
+	i := skipSpaceBack(data, start-1)
+	if i < 0 || data[i] != ':' {
+		return raw
+	}
+	i = skipSpaceBack(data, i-1)
+	if i < 6 || string(data[i-6:i+1]) != `"usage"` {
+		return raw
+	}
+	keyStart := i - 6
+	cut0, cut1 := keyStart, end
+	if j := skipSpaceBack(data, keyStart-1); j >= 0 && data[j] == ',' {
+		cut0 = j // a member before it: drop the comma before
+	} else {
+		k := skipSpace(data, end)
+		if k >= len(data) || data[k] != ',' {
+			return raw // the only member: leave {"usage":null} alone
+		}
+		cut1 = skipSpace(data, k+1) // the first member: drop the comma after
+	}
+	out := make([]byte, 0, len(raw)-(cut1-cut0))
+	out = append(out, raw[:at+cut0]...)
+	return append(out, raw[at+cut1:]...)
+}
+
+func skipSpaceBack(b []byte, i int) int {
+	for i >= 0 && isSpace(b[i]) {
+		i--
+	}
+	return i
 }
 
 // isUsageOnly reports whether raw (one whole event, with its line ends) is

@@ -153,15 +153,18 @@ func TestUsageChunkFilterKeeps(t *testing.T) {
 		"anthropic_stream_cumulative.sse", "openai_chat_stream_error.sse",
 	} {
 		body := readFixture(t, file)
-		if got := filterAll(t, body, []int{100}, 64); !bytes.Equal(got, body) {
-			t.Errorf("%s: got\n%q\nwant it unchanged", file, got)
+		// Chat chunks keep every byte but their top-level "usage":null.
+		want := body
+		if strings.HasPrefix(file, "openai_chat") {
+			want = bytes.ReplaceAll(body, []byte(`],"usage":null}`), []byte("]}"))
+		}
+		if got := filterAll(t, body, []int{100}, 64); !bytes.Equal(got, want) {
+			t.Errorf("%s: got\n%q\nwant it unchanged but for \"usage\":null", file, got)
 		}
 	}
 	for _, body := range []string{
 		// usage with choices still present: a real chunk
 		`data: {"object":"chat.completion.chunk","choices":[{"delta":{}}],"usage":{"prompt_tokens":1}}` + "\n\n",
-		// usage null
-		`data: {"object":"chat.completion.chunk","choices":[],"usage":null}` + "\n\n",
 		// no choices and not a chat chunk (Anthropic message_delta)
 		`data: {"type":"message_delta","usage":{"output_tokens":1}}` + "\n\n",
 		// not JSON
@@ -269,6 +272,25 @@ func BenchmarkInjectStreamUsage(b *testing.B) {
 	for b.Loop() {
 		if _, ok := InjectStreamUsage(body); !ok {
 			b.Fatal("not injected")
+		}
+	}
+}
+
+func TestDropUsageNull(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"data: {\"id\":\"c\",\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n", "data: {\"id\":\"c\",\"choices\":[{\"delta\":{}}]}\n\n"},
+		{"data: {\"usage\": null, \"id\":\"c\"}\r\n\r\n", "data: {\"id\":\"c\"}\r\n\r\n"},
+		{"data: {\"id\":\"c\" , \"usage\" : null }\n\n", "data: {\"id\":\"c\"  }\n\n"},
+		// a nested usage, a non-null usage, the only member, two data lines: unchanged
+		{"data: {\"x\":{\"usage\":null}}\n\n", "data: {\"x\":{\"usage\":null}}\n\n"},
+		{"data: {\"usage\":{\"prompt_tokens\":1}}\n\n", "data: {\"usage\":{\"prompt_tokens\":1}}\n\n"},
+		{"data: {\"usage\":null}\n\n", "data: {\"usage\":null}\n\n"},
+		{"data: {\"a\":1,\ndata: \"usage\":null}\n\n", "data: {\"a\":1,\ndata: \"usage\":null}\n\n"},
+		{"data: [DONE]\n\n", "data: [DONE]\n\n"},
+	}
+	for _, tt := range tests {
+		if got := string(dropUsageNull([]byte(tt.in))); got != tt.want {
+			t.Errorf("dropUsageNull(%q) = %q; want %q", tt.in, got, tt.want)
 		}
 	}
 }
