@@ -48,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for expiries and timestamps. Nil means time.Now.
 	Now func() time.Time
+	// Config reads the config in force for GET /config/pass_through_endpoint
+	// (config.go). Optional.
+	Config ConfigInfo
 }
 
 // handler serves the admin API.
@@ -58,6 +61,7 @@ type handler struct {
 	log        *slog.Logger
 	now        func() time.Time
 	routes     map[string]route
+	config     ConfigInfo
 }
 
 // route is one admin path: which methods it answers and what it does.
@@ -82,7 +86,7 @@ type call struct {
 // New returns the admin API handler. Requests must carry an authenticated
 // principal (auth.NewContext); an anonymous request is answered 401.
 func New(o Options) http.Handler {
-	h := &handler{store: o.Store, ledger: o.Ledger, invalidate: o.Invalidate, log: o.Logger, now: o.Now}
+	h := &handler{store: o.Store, ledger: o.Ledger, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config}
 	if h.invalidate == nil {
 		h.invalidate = func(...string) {}
 	}
@@ -117,6 +121,8 @@ func New(o Options) http.Handler {
 		"/spend/logs":          {http.MethodGet, opSpendLogs, (*handler).spendLogs},
 		"/global/spend/report": {http.MethodGet, opSpendReport, (*handler).spendReport},
 		"/spend/daily":         {http.MethodGet, opSpendDaily, (*handler).spendDaily},
+
+		"/config/pass_through_endpoint": {http.MethodGet, opConfigEndpoints, (*handler).configEndpoints},
 	}
 	return h
 }

@@ -41,6 +41,7 @@ const (
 	opSpendLogs
 	opSpendReport
 	opSpendDaily
+	opConfigEndpoints
 	numOps
 )
 
@@ -102,6 +103,8 @@ var policy = [numOps]rule{
 	opSpendLogs:     {"/spend/logs", false, [numClasses]scope{all, all, own, own, selfKey}},
 	opSpendReport:   {"/global/spend/report", false, [numClasses]scope{all, all, deny, deny, deny}},
 	opSpendDaily:    {"/spend/daily", false, [numClasses]scope{all, all, own, own, deny}},
+	// own/selfKey: the endpoints without targets, headers or config source.
+	opConfigEndpoints: {"/config/pass_through_endpoint", false, [numClasses]scope{all, all, own, own, selfKey}},
 }
 
 // classify places a principal in the policy table. ok is false for a role

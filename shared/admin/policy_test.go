@@ -237,6 +237,9 @@ var policyRows = []policyRow{
 		[6]int{ok, ok, ok, no, no, no}},
 	{"team/list", "GET", fixed("/team/list"), noBody,
 		[6]int{ok, ok, ok, ok, ok, no}},
+	// Everyone reads the endpoints; non-admins without targets (config_test.go).
+	{"config/pass_through_endpoint", "GET", fixed("/config/pass_through_endpoint"), noBody,
+		[6]int{ok, ok, ok, ok, ok, ok}},
 }
 
 // TestPolicy is each role × each admin route, on own and other's records.

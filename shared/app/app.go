@@ -15,6 +15,7 @@ import (
 	"github.com/keywaygw/keyway/shared/admin"
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/config"
+	"github.com/keywaygw/keyway/shared/console"
 	"github.com/keywaygw/keyway/shared/gateway"
 	"github.com/keywaygw/keyway/shared/govern"
 	"github.com/keywaygw/keyway/shared/keys"
@@ -181,8 +182,13 @@ func Build(ctx context.Context, o Options) (*App, error) {
 			Ledger:     led,
 			Invalidate: authn.Invalidate,
 			Logger:     logger,
+			Config: admin.ConfigInfo{
+				Endpoints: func() []*config.Endpoint { return watcher.Current().Endpoints },
+				Status:    watcher.Status,
+			},
 		}),
-		Proxy: gov,
+		Console: console.New(),
+		Proxy:   gov,
 		OnConfig: func(cfg *config.Config) {
 			cache.SetTTL(cfg.Settings.KeyCacheTTL)
 			fwd.SetMaxRequestBodyBytes(cfg.Settings.MaxRequestBodyBytes)

@@ -39,7 +39,7 @@ var DefaultMethods = []string{
 // AdminPrefixes are the gateway's own route prefixes. A pass-through path may
 // not equal or live under one of them, so that one route classifier can tell
 // admin calls from pass-through calls without ambiguity.
-var AdminPrefixes = []string{"/key", "/user", "/team", "/spend", "/global", "/health", "/metrics"}
+var AdminPrefixes = []string{"/key", "/user", "/team", "/spend", "/global", "/config", "/health", "/metrics", "/ui"}
 
 // Config is a loaded, provisioned and validated configuration. It is
 // immutable once returned by Parse; a reload builds a new one.

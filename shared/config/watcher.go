@@ -46,6 +46,7 @@ type Watcher struct {
 	cur      atomic.Pointer[Config]
 	onReload atomic.Pointer[func(result string)]
 	attempt  atomic.Int64 // unix nanoseconds of the last load attempt's end
+	loaded   atomic.Int64 // unix nanoseconds when the config in force was adopted
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -86,6 +87,7 @@ func newWatcher(ctx context.Context, src Source, resolve SecretResolver, ttl tim
 	}
 	w.cur.Store(cfg)
 	w.attempt.Store(now().UnixNano())
+	w.loaded.Store(w.attempt.Load())
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	return w, nil
 }
@@ -114,6 +116,26 @@ func (w *Watcher) Current() *Config {
 	case <-t.C:
 		w.logger.Warn("config reload is slow; serving the last good config", "waited", w.wait.String())
 		return cfg
+	}
+}
+
+// Status is what the admin console's status line shows about the config:
+// where it comes from, when the config in force was adopted, and when the
+// source was last read (a reload that found no change or failed moves
+// CheckedAt, not LoadedAt). It is per instance: each Lambda execution
+// environment has its own Watcher.
+type Status struct {
+	Source    string
+	LoadedAt  time.Time
+	CheckedAt time.Time
+}
+
+// Status reports the watcher's source and its last load times.
+func (w *Watcher) Status() Status {
+	return Status{
+		Source:    w.src.String(),
+		LoadedAt:  time.Unix(0, w.loaded.Load()).UTC(),
+		CheckedAt: time.Unix(0, w.attempt.Load()).UTC(),
 	}
 }
 
@@ -184,6 +206,7 @@ func (w *Watcher) reload() {
 		w.reported("unchanged")
 		return // unchanged: keep the pointer callers may have derived state from
 	}
+	w.loaded.Store(w.now().UnixNano())
 	w.cur.Store(cfg)
 	w.logger.Info("config reloaded", "endpoints", len(cfg.Endpoints))
 	w.logWarnings(cfg)

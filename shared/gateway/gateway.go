@@ -36,6 +36,10 @@ type Options struct {
 	OnConfig func(*config.Config)
 	// Admin serves /key, /user and /team after authentication.
 	Admin http.Handler
+	// Console serves the admin console's static files under /ui (package
+	// console). They are public: the page holds no data, and its API calls
+	// carry the key. Nil answers /ui with 404.
+	Console http.Handler
 	// Proxy forwards pass-through requests.
 	Proxy Forwarder
 	// Logger receives one access line per request.
@@ -109,6 +113,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		if err := serveHealth(w, r, rt.Path); err != nil {
 			g.fail(w, r, err)
 		}
+		return
+	case route.Console:
+		if g.opts.Console == nil {
+			g.fail(w, r, apierr.NotFound("the console is not enabled on this gateway"))
+			return
+		}
+		g.opts.Console.ServeHTTP(w, r)
 		return
 	case route.PassThrough:
 		if !rt.Endpoint.AllowsMethod(r.Method) {

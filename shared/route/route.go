@@ -26,6 +26,9 @@ const (
 	Admin                    // /key, /user, /team and below: the admin API
 	PassThrough              // a configured pass-through endpoint
 	Metrics                  // /metrics: Prometheus exposition, proxy admins only
+	// Console is /ui and below: the admin console's static page and
+	// assets, served without a key (the page's API calls carry the key).
+	Console
 )
 
 func (c Class) String() string {
@@ -38,9 +41,14 @@ func (c Class) String() string {
 		return "pass_through"
 	case Metrics:
 		return "metrics"
+	case Console:
+		return "console"
 	}
 	return "unknown"
 }
+
+// ConsolePrefix is where the admin console is served.
+const ConsolePrefix = "/ui"
 
 // Route is the classification of one request.
 type Route struct {
@@ -81,7 +89,9 @@ func (t *Table) ClassifyPath(path string) Route {
 	if path == "" {
 		path = "/"
 	}
-	for _, prefix := range []string{"/key", "/user", "/team", "/spend", "/global"} {
+	// /config holds the admin read routes about the config
+	// (GET /config/pass_through_endpoint).
+	for _, prefix := range []string{"/key", "/user", "/team", "/spend", "/global", "/config"} {
 		if underPrefix(path, prefix) {
 			return Route{Class: Admin, Path: path}
 		}
@@ -91,6 +101,9 @@ func (t *Table) ClassifyPath(path string) Route {
 	}
 	if underPrefix(path, "/metrics") {
 		return Route{Class: Metrics, Path: path}
+	}
+	if underPrefix(path, ConsolePrefix) {
+		return Route{Class: Console, Path: path}
 	}
 	for _, ep := range t.byLength {
 		if path == ep.Path {

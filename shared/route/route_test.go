@@ -33,6 +33,12 @@ func TestClassifyPath(t *testing.T) {
 		{"/healthz", Unknown, nil, ""},
 		{"/metrics", Metrics, nil, ""},
 		{"/metricsx", Unknown, nil, ""},
+		{"/config/pass_through_endpoint", Admin, nil, ""},
+		{"/configx", Unknown, nil, ""},
+		{"/ui", Console, nil, ""},
+		{"/ui/", Console, nil, ""},
+		{"/ui/assets/app.js", Console, nil, ""},
+		{"/uix", Unknown, nil, ""},
 		{"/v1/ocr", PassThrough, ocr, ""},
 		{"/v1/ocr/company/community/nemoretriever-ocr-v1/v1/infer", PassThrough, ocr, "/company/community/nemoretriever-ocr-v1/v1/infer"},
 		{"/v1/ocrx", PassThrough, v1, "/ocrx"}, // longest match at a segment boundary
