@@ -233,8 +233,9 @@ func TestStreamUsageInjectedAndStripped(t *testing.T) {
 	}
 }
 
-// TestConcurrentChargesExact: 100 concurrent calls at $0.01 charge exactly
-// $1.00 to the key, its user and its team, on bbolt and on DynamoDB.
+// TestConcurrentChargesExact: concurrent calls at $0.01 charge exactly
+// calls × $0.01 to the key, its user and its team: 100 at once on bbolt, 40
+// five at a time on DynamoDB (moto), and /spend/logs pages through them all.
 func TestConcurrentChargesExact(t *testing.T) {
 	for _, store := range []string{"bolt", "dynamodb"} {
 		t.Run(store, func(t *testing.T) {
