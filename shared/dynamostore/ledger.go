@@ -211,6 +211,24 @@ func (st *Store) updateOne(ctx context.Context, key ledgerItem, e *expr) error {
 	return nil
 }
 
+// updateNew is updateOne returning the item as written (ReturnValues
+// ALL_NEW: no read units are charged for it).
+func (st *Store) updateNew(ctx context.Context, key ledgerItem, e *expr) (counterState, error) {
+	out, err := st.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(st.table), Key: key, UpdateExpression: aws.String(e.update()),
+		ConditionExpression: e.condition(), ExpressionAttributeNames: nilIfEmpty(e.names), ExpressionAttributeValues: nilIfEmpty(e.vals),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return counterState{}, errLedgerRetry
+	}
+	if err != nil {
+		return counterState{}, fmt.Errorf("update item: %w", err)
+	}
+	return decodeCounter(out.Attributes)
+}
+
 // transact applies items atomically. A cancelled transaction returns
 // errLedgerRetry and the index of the first item whose condition failed
 // (-1 for a conflict with another transaction).
@@ -294,12 +312,49 @@ func (st *Store) readCounters(ctx context.Context, subs []ledger.Subject) ([]cou
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for i, s := range subs {
+		st.ctrs.put(s, out[i])
+	}
 	return out, nil
 }
 
-// Admit implements ledger.Store: read the enforced parties' counters,
-// decide (ledger.Counter.Check), and take everything in one conditional
-// write — UpdateItem for one party, TransactWriteItems for more.
+// counters is the state of every subject of subs: the cached one where use
+// accepts it (cached[i] true), read (readCounters) for the others. A nil
+// use reads them all.
+func (st *Store) counters(ctx context.Context, subs []ledger.Subject, use func(i int, c counterState) bool) (cs []counterState, cached []bool, err error) {
+	cs, cached = make([]counterState, len(subs)), make([]bool, len(subs))
+	var miss []int
+	var missSubs []ledger.Subject
+	for i, s := range subs {
+		if use != nil {
+			if c, ok := st.ctrs.get(s); ok && use(i, c) {
+				cs[i], cached[i] = c, true
+				continue
+			}
+		}
+		miss = append(miss, i)
+		missSubs = append(missSubs, s)
+	}
+	if len(miss) > 0 {
+		read, err := st.readCounters(ctx, missSubs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range miss {
+			cs[i] = read[k]
+		}
+	}
+	return cs, cached, nil
+}
+
+// Admit implements ledger.Store: decide (ledger.Counter.Check) on the
+// enforced parties' counters and take everything in one conditional write —
+// UpdateItem for one party, TransactWriteItems for more. The first round
+// decides on the cached counters (counterCache) and reads only the parties
+// it has none of: in the steady state that is the write alone. A refusal
+// (or a reclaim, or a lease already held) decided on a cached state, and a
+// write whose conditions fail, go to the read-decide-write rounds, which
+// read every party fresh (strongly consistent).
 func (st *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, error) {
 	l := ledger.NewLease(a)
 	var enforced []int
@@ -316,64 +371,119 @@ func (st *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease,
 	if a.RequestID == "" {
 		return nil, fmt.Errorf("admitting: empty request id")
 	}
+	if done, err := st.admitRound(ctx, a, l, enforced, subs, true); done {
+		return admitted(l, err)
+	}
 	for attempt := range ledgerAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
 			}
 		}
-		cs, err := st.readCounters(ctx, subs)
-		if err != nil {
-			return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+		if done, err := st.admitRound(ctx, a, l, enforced, subs, false); done {
+			return admitted(l, err)
 		}
-		if admittedBefore(a, enforced, cs) {
-			// An earlier attempt of this admission was applied but its
-			// answer lost (the SDK retried a conditional UpdateItem).
-			l.Admitted = true
-			return l, nil
-		}
-		retry := false
-		for j, i := range enforced {
-			d, reclaim := cs[j].Check(a.Parties[i], a)
-			if reclaim {
-				if err := st.reclaim(ctx, subs[j], cs[j], a.Now); err != nil && !errors.Is(err, errLedgerRetry) {
-					return nil, fmt.Errorf("admitting request %q: reclaiming expired leases of %s: %w", a.RequestID, subs[j], err)
-				}
-				retry = true
-				break
-			}
-			if d != nil {
-				return nil, d
-			}
-		}
-		if retry {
-			continue
-		}
-		var items []types.TransactWriteItem
-		var exprs []*expr
-		for j, i := range enforced {
-			e := admitExpr(a.Parties[i], a, cs[j], l.Expires)
-			exprs = append(exprs, e)
-			items = append(items, st.txUpdate(counterPK(subs[j]), e))
-		}
-		if len(items) == 1 {
-			err = st.updateOne(ctx, counterPK(subs[0]), exprs[0])
-		} else {
-			_, err = st.transact(ctx, items)
-		}
-		if errors.Is(err, errLedgerRetry) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
-		}
-		for j, i := range enforced {
-			l.Remaining[i] = cs[j].Remaining(a.Parties[i], a)
-		}
-		l.Admitted = true
-		return l, nil
 	}
 	return nil, fmt.Errorf("admitting request %q: counters still contended after %d attempts", a.RequestID, ledgerAttempts)
+}
+
+func admitted(l *ledger.Lease, err error) (*ledger.Lease, error) {
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// admitRound is one decide-and-write round of Admit: done is false when
+// another round must follow (a lost race, reclaimed leases, or a cached
+// state that must be confirmed by a read); err is a *Denial or a failure.
+// With useCache, states the cache holds are not read.
+func (st *Store) admitRound(ctx context.Context, a *ledger.Admission, l *ledger.Lease, enforced []int, subs []ledger.Subject, useCache bool) (done bool, err error) {
+	var use func(int, counterState) bool
+	if useCache {
+		use = func(int, counterState) bool { return true }
+	}
+	cs, cached, err := st.counters(ctx, subs, use)
+	if err != nil {
+		return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+	}
+	if admittedBefore(a, enforced, cs) {
+		if slices.Contains(cached, true) {
+			return false, nil // confirm with a read
+		}
+		// An earlier attempt of this admission was applied but its
+		// answer lost (the SDK retried a conditional UpdateItem).
+		l.Admitted = true
+		return true, nil
+	}
+	for j, i := range enforced {
+		d, reclaim := cs[j].Check(a.Parties[i], a)
+		if d == nil && !reclaim {
+			continue
+		}
+		if cached[j] {
+			// Others may have settled since: budgets and in-flight
+			// counts go down. Only a fresh read refuses (or reclaims).
+			return false, nil
+		}
+		if reclaim {
+			if err := st.reclaim(ctx, subs[j], cs[j], a.Now); err != nil && !errors.Is(err, errLedgerRetry) {
+				return true, fmt.Errorf("admitting request %q: reclaiming expired leases of %s: %w", a.RequestID, subs[j], err)
+			}
+			return false, nil
+		}
+		return true, d
+	}
+	if len(enforced) == 1 {
+		i := enforced[0]
+		post, err := st.updateNew(ctx, counterPK(subs[0]), admitExpr(a.Parties[i], a, cs[0], l.Expires))
+		if errors.Is(err, errLedgerRetry) {
+			return false, nil
+		}
+		if err != nil {
+			st.ctrs.forget(subs...)
+			return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+		}
+		// The item as written: exact counts for the headers and the cache.
+		st.ctrs.put(subs[0], post)
+		l.Remaining[i] = remainingAfter(post, a.Parties[i], a)
+		l.Admitted = true
+		return true, nil
+	}
+	items := make([]types.TransactWriteItem, len(enforced))
+	for j, i := range enforced {
+		items[j] = st.txUpdate(counterPK(subs[j]), admitExpr(a.Parties[i], a, cs[j], l.Expires))
+	}
+	if _, err := st.transact(ctx, items); errors.Is(err, errLedgerRetry) {
+		return false, nil
+	} else if err != nil {
+		st.ctrs.forget(subs...)
+		return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+	}
+	for j, i := range enforced {
+		// As far as this instance knows: the state decided on, plus
+		// this admission (a transaction returns no item).
+		post := cs[j].clone()
+		post.Admit(a.Parties[i], a, l.Expires)
+		post.hasLeases = post.hasLeases || ledger.NeedsLease(a.Parties[i].Limits, a.Reserve)
+		st.ctrs.put(subs[j], post)
+		l.Remaining[i] = cs[j].Remaining(a.Parties[i], a)
+	}
+	l.Admitted = true
+	return true, nil
+}
+
+// remainingAfter is p's capacity left as c shows it after an admission
+// (ledger.Counter.Remaining reads the state before).
+func remainingAfter(c counterState, p ledger.Party, a *ledger.Admission) ledger.Remaining {
+	r := ledger.Remaining{Requests: -1, Tokens: -1}
+	if p.Limits.RPM > 0 {
+		r.Requests = max(p.Limits.RPM-c.CurrentRequests(a.Now), 0)
+	}
+	if p.Limits.TPM > 0 {
+		r.Tokens = max(p.Limits.TPM-c.CurrentTokens(a.Now), 0)
+	}
+	return r
 }
 
 // admittedBefore reports whether a party already holds a's lease.
@@ -402,6 +512,12 @@ func admitExpr(p ledger.Party, a *ledger.Admission, c counterState, expires time
 		v := e.val(":w", lN(w))
 		e.set = append(e.set, "rw = "+v, "rn = "+one)
 		e.cond = append(e.cond, "(attribute_not_exists(rw) OR rw < "+v+")")
+	}
+	if lim.TPM > 0 {
+		// Check's tpm test itself, whatever the state decided on: the
+		// stored window is older than now's (it reads as 0) or its count
+		// is below the limit.
+		e.cond = append(e.cond, "(attribute_not_exists(tw) OR tw < "+e.val(":tww", lN(ledger.Window(a.Now)))+" OR tn < "+e.val(":tpm", lN(lim.TPM))+")")
 	}
 	per := ledger.PeriodIndex(lim, a.Now)
 	var res ledger.Nanos
@@ -510,6 +626,11 @@ func shardOf(s string, n uint32) int {
 // Settle implements ledger.Store: one transaction of every party's counters
 // update, the record and the request item (the settled marker: a retried
 // Settle finds it and charges nothing), then the day totals (addDayTotals).
+// The first round builds the counters updates on the cached counters
+// (counterCache) and the lease to release on l itself (its reservation and
+// period), reading only the parties it has none of and those whose
+// soft-budget crossing may be due in this period (softDue); a failed
+// condition goes to rounds that read every party fresh.
 func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, rec *ledger.Record) (ledger.SettleResult, error) {
 	var res ledger.SettleResult
 	if l == nil || l.RequestID == "" {
@@ -521,9 +642,13 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 	if err != nil {
 		return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
 	}
-	subs := make([]ledger.Subject, len(l.Parties))
-	for i, p := range l.Parties {
-		subs[i] = p.Subject
+	s := &settlement{l: l, c: c, r: r, at: at, recItems: recItems}
+	for _, p := range l.Parties {
+		s.subs = append(s.subs, p.Subject)
+	}
+	useCached := func(i int, cs counterState) bool { return !softDue(l.Parties[i], c, cs, at) }
+	if done, err := st.settleRound(ctx, s, useCached); done {
+		return s.res, err
 	}
 	for attempt := range ledgerAttempts {
 		if attempt > 0 {
@@ -531,59 +656,129 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 				return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
 			}
 		}
-		var cs []counterState
-		if len(subs) > 0 {
-			if cs, err = st.readCounters(ctx, subs); err != nil {
-				return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
-			}
+		if done, err := st.settleRound(ctx, s, nil); done {
+			return s.res, err
 		}
-		var items []types.TransactWriteItem
-		for i, p := range l.Parties {
-			items = append(items, st.txUpdate(counterPK(p.Subject), settleExpr(p, l, c, cs[i], at)))
-		}
-		marker := len(items)
-		items = append(items, recItems...)
-		failed, err := st.transact(ctx, items)
-		if errors.Is(err, errLedgerRetry) {
-			if failed == marker {
-				return res, nil // settled before
-			}
-			continue
-		}
-		if err != nil {
-			return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
-		}
-		if err := st.addDayTotals(ctx, r); err != nil {
-			return res, fmt.Errorf("settling request %q (charged): %w", l.RequestID, err)
-		}
-		for i, p := range l.Parties {
-			crossed, err := st.softCrossing(ctx, p, c, cs[i], at)
-			if err != nil {
-				return res, fmt.Errorf("settling request %q: soft budget of %s: %w", l.RequestID, p.Subject, err)
-			}
-			if crossed {
-				res.SoftCrossed = append(res.SoftCrossed, p.Subject)
-			}
-		}
-		return res, nil
 	}
 	return res, fmt.Errorf("settling request %q: counters still contended after %d attempts", l.RequestID, ledgerAttempts)
 }
 
+// settlement is one Settle's inputs and result.
+type settlement struct {
+	l        *ledger.Lease
+	c        ledger.Charge
+	r        *ledger.Record
+	at       time.Time
+	recItems []types.TransactWriteItem
+	subs     []ledger.Subject
+	res      ledger.SettleResult
+}
+
+// softDue reports whether settling charge ch on party p might be the one
+// that reports its soft-budget crossing, judged on the cached counters c:
+// unless c shows the crossing already reported in the period the charge
+// goes to, Settle reads p fresh. (A write built on c pins c's period, and
+// the stored sw only grows, so "reported" in c is reported in the table.)
+func softDue(p ledger.Party, ch ledger.Charge, c counterState, at time.Time) bool {
+	if p.Limits.SoftBudget == nil {
+		return false
+	}
+	return c.SoftWarned < max(c.Period, ledger.PeriodIndex(p.Limits, at))
+}
+
+// settleRound is one round of Settle: done is false when another round must
+// follow (a counters condition failed).
+func (st *Store) settleRound(ctx context.Context, s *settlement, use func(int, counterState) bool) (done bool, err error) {
+	l, c, at := s.l, s.c, s.at
+	cs, cached, err := st.counters(ctx, s.subs, use)
+	if err != nil {
+		return true, fmt.Errorf("settling request %q: %w", l.RequestID, err)
+	}
+	items := make([]types.TransactWriteItem, 0, len(l.Parties)+len(s.recItems))
+	holds := make([]*ledger.LeaseHold, len(l.Parties))
+	for i, p := range l.Parties {
+		holds[i] = heldLease(l, i, cs[i], cached[i])
+		items = append(items, st.txUpdate(counterPK(p.Subject), settleExpr(p, l, c, cs[i], at, holds[i])))
+	}
+	marker := len(items)
+	items = append(items, s.recItems...)
+	failed, err := st.transact(ctx, items)
+	if errors.Is(err, errLedgerRetry) {
+		if failed == marker {
+			return true, nil // settled before
+		}
+		return false, nil
+	}
+	if err != nil {
+		st.ctrs.forget(s.subs...)
+		return true, fmt.Errorf("settling request %q: %w", l.RequestID, err)
+	}
+	for i, p := range l.Parties {
+		// As far as this instance knows: the state decided on, the lease
+		// released if that state had it, the charge added.
+		post := cs[i].clone()
+		if holds[i] != nil {
+			post.Release(l.RequestID)
+		}
+		post.Charge(p.Limits, c.Cost, c.InputTokens+c.OutputTokens, at)
+		st.ctrs.put(p.Subject, post)
+	}
+	if err := st.addDayTotals(ctx, s.r); err != nil {
+		return true, fmt.Errorf("settling request %q (charged): %w", l.RequestID, err)
+	}
+	for i, p := range l.Parties {
+		crossed, err := st.softCrossing(ctx, p, c, cs[i], at)
+		if err != nil {
+			st.ctrs.forget(p.Subject)
+			return true, fmt.Errorf("settling request %q: soft budget of %s: %w", l.RequestID, p.Subject, err)
+		}
+		if crossed {
+			s.res.SoftCrossed = append(s.res.SoftCrossed, p.Subject)
+		}
+	}
+	return true, nil
+}
+
+// heldLease is the lease l holds on its party i, if any: as read (c fresh),
+// or as l took it (c cached: the reservation and period of the admission;
+// whether it is still held, the write's condition checks).
+func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.LeaseHold {
+	p := l.Parties[i]
+	if !l.Admitted || !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+		return nil
+	}
+	if !cached {
+		if h, ok := c.Leases[l.RequestID]; ok {
+			return &h
+		}
+		return nil
+	}
+	h := ledger.LeaseHold{Per: ledger.PeriodIndex(p.Limits, l.At)}
+	if i < len(l.Periods) {
+		h.Per = l.Periods[i]
+	}
+	if p.Limits.MaxBudget != nil {
+		h.Res = l.Reserved
+	}
+	return &h
+}
+
 // settleExpr is the update of p's counters c for settling l: release the
-// lease (if still held), charge cost and tokens (ledger.Counter.Release and
-// Charge, as expressions conditional on what was read).
-func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time) *expr {
+// lease hold (nil: l holds none on p), charge cost and tokens
+// (ledger.Counter.Release and Charge, as expressions conditional on the
+// state decided on, and on the lease's reservation and period).
+func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time, hold *ledger.LeaseHold) *expr {
 	e := newExpr()
 	var give ledger.Nanos
 	if l.Admitted && p.Limits.Enforced() && ledger.NeedsLease(p.Limits, l.Reserved) {
 		e.names["#rid"] = l.RequestID
-		if h, ok := c.Leases[l.RequestID]; ok {
+		if hold != nil {
 			e.remove = append(e.remove, "leases.#rid")
 			e.add = append(e.add, "inflight "+e.val(":m1", lN(int64(-1))))
-			e.cond = append(e.cond, "attribute_exists(leases.#rid)")
-			if h.Res > 0 && h.Per == c.Period {
-				give = h.Res
+			e.cond = append(e.cond, "attribute_exists(leases.#rid)",
+				"leases.#rid.res = "+e.val(":hres", lN(hold.Res)), "leases.#rid.per = "+e.val(":hper", lN(hold.Per)))
+			if hold.Res > 0 && hold.Per == c.Period {
+				give = hold.Res
 			}
 		} else {
 			e.cond = append(e.cond, "attribute_not_exists(leases.#rid)")
