@@ -609,6 +609,7 @@ func (st *Store) Renew(ctx context.Context, l *ledger.Lease, until time.Time) er
 		if err != nil {
 			return fmt.Errorf("renewing lease %q on %s: %w", l.RequestID, p.Subject, err)
 		}
+		st.ctrs.renewed(p.Subject, l.RequestID, until.UnixMilli())
 	}
 	l.Expires = until
 	if len(lost) > 0 {

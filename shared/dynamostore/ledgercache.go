@@ -72,6 +72,19 @@ func (cc *counterCache) forget(subs ...ledger.Subject) {
 	}
 }
 
+// renewed records that s's lease id now expires at exp (Renew), if s's
+// state is known and holds it.
+func (cc *counterCache) renewed(s ledger.Subject, id string, exp int64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if c, ok := cc.m[s]; ok {
+		if h, ok := c.Leases[id]; ok {
+			h.Exp = exp
+			c.Leases[id] = h
+		}
+	}
+}
+
 // len is the number of subjects remembered.
 func (cc *counterCache) len() int {
 	cc.mu.Lock()
