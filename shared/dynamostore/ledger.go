@@ -46,38 +46,78 @@ package dynamostore
 //
 // Capacity, in on-demand request units (items under 1 KB, strongly
 // consistent reads of items under 4 KB = 1 RRU; transactional writes are 2
-// WRU per item; every index an item lands on is 1 more WRU):
+// WRU per item; every index an item lands on is 1 more WRU; a write whose
+// condition fails is counted as billed like one that applies, an upper
+// bound for a cancelled transaction; ReturnValues costs nothing). "Steady" is a store that has these subjects' counters cached
+// (below) and whose cache is current; "miss" is a subject it has not seen
+// (or forgot); "stale" is a cache another instance has moved past (a
+// new minute or period it did not see, a lease map it did not see created,
+// or counts that no longer fit the limit): one failed write, then a miss.
 //
-//	Admit, no party with limits   0
-//	Admit, one party              1 RRU (GetItem) + 1 WRU (conditional UpdateItem)
-//	Admit, three parties          3 RRU (3 GetItem) + 6 WRU (TransactWriteItems, 3 items)
-//	Settle, key+user+team         3 RRU + 10 WRU (transaction: 3 counters, request, record)
-//	                              + 4 WRU index writes (request: gsi1 day shard, gsi2 token;
-//	                              record: gsi1 user, gsi2 team) + 4 WRU day totals (key,
-//	                              user, team, endpoint) = 3 RRU + 18 WRU
-//	Settle, key only              1 RRU + 6 WRU (transaction: counter, request, record)
-//	                              + 2 WRU index writes + 2 WRU day totals = 1 RRU + 10 WRU
+//	                              steady          miss            stale
+//	Admit, no party with limits   0               0               0
+//	Admit, one party              1 WRU           1 RRU + 1 WRU   1 RRU + 2 WRU
+//	                              (UpdateItem)    (GetItem, then UpdateItem)
+//	Admit, three parties          6 WRU           3 RRU + 6 WRU   3 RRU + 12 WRU
+//	                              (TransactWriteItems of 3 items; misses read with GetItem)
+//	round trips before forwarding 1               2               3
+//	Admit refused                 1 RRU per party (a refusal is always read fresh;
+//	                              + the failed write when the cache allowed it)
+//	Settle, key only              10 WRU          1 RRU + 10 WRU  1 RRU + 16 WRU
+//	                              (transaction: counter, request, record = 6 WRU;
+//	                              + 2 index writes: request on gsi1 day shard and
+//	                              gsi2 token; + 2 day totals: key, endpoint)
+//	Settle, key+user+team         18 WRU          3 RRU + 18 WRU  3 RRU + 28 WRU
+//	                              (transaction: 3 counters, request, record = 10 WRU;
+//	                              + 4 index writes: request gsi1/gsi2, record gsi1
+//	                              user/gsi2 team; + 4 day totals)
 //	Renew                         1 WRU per party holding a lease
-//	soft budget crossing          +1 WRU, once per period and party
-//	lost race, reclaim            +1 read round and +1 write per retry / reclaimed batch
+//	soft budget                   +1 RRU per Settle and party with a SoftBudget whose
+//	                              crossing is not yet reported in the period (read
+//	                              fresh, not cached); +1 WRU once per period and party
+//	reclaim                       +1 read round and +1 write per reclaimed batch
+//	lost race (same minute)       +1 failed write and 1 read round per retry
 //	ListRecords by request id     1 RRU; by key/token/user/team: 0.5 RRU per 4 KB read
 //	                              per Query page; unfiltered: ≥ 8 Queries per day in range
 //	Totals                        4 Queries per day in range
+//	Status                        1 RRU
 //
-// At us-east-1 on-demand prices ($0.625 per million WRU, $0.125 per million
-// RRU, as of 2025): a key with limits, alone, costs 1 RRU + 1 WRU to admit
-// and 1 RRU + 10 WRU to settle, about $7.1 per million requests; with a
-// user and a team, all with limits, 6 RRU + 24 WRU, about $15.8 per
-// million. Records are stored twice (request and record items) plus their
-// index copies until their TTL.
+// A counters item grows with its open leases (about 60-80 bytes each): past
+// about 12 in flight it is over 1 KB and each write of it costs 2 WRU (per
+// KB, before or after, whichever is larger).
 //
-// Concurrency: Admit and Settle read the counters (strongly consistent),
-// decide with the same ledger.Counter rules as the bbolt store, and write
-// with conditions that pin what the decision depended on (the window, the
-// period, the lease, the limit itself: "rn < :rpm", "inflight < :max",
-// "committed <= :maxMinusNeed"). Counts change with ADD, so concurrent
-// admissions in the same window and period do not invalidate each other;
-// a failed condition re-reads and decides again.
+// At us-east-1 on-demand list prices ($0.625 per million WRU, $0.125 per
+// million RRU; to be checked against the current price list), in the steady
+// state a key with limits, alone, costs 1 WRU to admit and 10 WRU to settle,
+// about $6.9 per million requests (was 2 RRU + 11 WRU, $7.1, when every
+// Admit and Settle read first); with a user and a team, all with limits,
+// 24 WRU, $15.0 per million (was 6 RRU + 24 WRU, $15.75). Records are stored
+// twice (request and record items) plus their index copies until their TTL.
+//
+// Concurrency: Admit and Settle decide with the same ledger.Counter rules
+// as the bbolt store, and write with conditions that pin what the decision
+// depended on (the window, the period, the lease, the lease map's presence)
+// and the limits themselves ("rn < :rpm", "tn < :tpm" unless the stored tpm
+// window is older, "inflight < :max", "committed <= :maxMinusNeed"). Counts
+// change with ADD, so concurrent admissions in the same window and period do
+// not invalidate each other. Because every limit is in the condition, a
+// write is right whatever state it was built from: each Store keeps the
+// last counters it read or wrote per subject (counterCache, 10,000
+// subjects) and builds the first write from them without reading (issue 10:
+// one round trip before forwarding). Single-party admissions get the item
+// back (ReturnValues ALL_NEW), so their cache and x-ratelimit-remaining
+// numbers are exact as of the write; after a transaction the cache is the
+// state decided on plus this instance's change, and remaining numbers are
+// computed from the state decided on (best effort across instances, as the
+// contract says). A failed condition, and any refusal, reclaim or "already
+// admitted" decided on a cached state, go to rounds that read every party
+// fresh (strongly consistent) and decide again: budgets and in-flight
+// counts go down as other instances settle, so a cached state may refuse
+// wrongly, never admit wrongly. Settle's first round takes the lease to
+// release from the Lease (its reservation and period, pinned in the
+// condition with attribute_exists(leases.<id>)), so it reads nothing either;
+// its request item stays in the transaction, so a repeated Settle is still
+// a no-op.
 
 import (
 	"cmp"
