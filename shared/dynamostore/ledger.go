@@ -687,7 +687,7 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 	for _, p := range l.Parties {
 		s.subs = append(s.subs, p.Subject)
 	}
-	useCached := func(i int, cs counterState) bool { return !softDue(l.Parties[i], c, cs, at) }
+	useCached := func(i int, cs counterState) bool { return !softDue(l.Parties[i], cs, at) }
 	if done, err := st.settleRound(ctx, s, useCached); done {
 		return s.res, err
 	}
@@ -715,12 +715,12 @@ type settlement struct {
 	res      ledger.SettleResult
 }
 
-// softDue reports whether settling charge ch on party p might be the one
-// that reports its soft-budget crossing, judged on the cached counters c:
+// softDue reports whether a Settle on party p might be the one that reports
+// its soft-budget crossing, judged on the cached counters c:
 // unless c shows the crossing already reported in the period the charge
 // goes to, Settle reads p fresh. (A write built on c pins c's period, and
 // the stored sw only grows, so "reported" in c is reported in the table.)
-func softDue(p ledger.Party, ch ledger.Charge, c counterState, at time.Time) bool {
+func softDue(p ledger.Party, c counterState, at time.Time) bool {
 	if p.Limits.SoftBudget == nil {
 		return false
 	}
