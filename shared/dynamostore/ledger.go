@@ -48,11 +48,14 @@ package dynamostore
 // consistent reads of items under 4 KB = 1 RRU; transactional writes are 2
 // WRU per item; every index an item lands on is 1 more WRU; a write whose
 // condition fails is counted as billed like one that applies, an upper
-// bound for a cancelled transaction; ReturnValues costs nothing). "Steady" is a store that has these subjects' counters cached
-// (below) and whose cache is current; "miss" is a subject it has not seen
-// (or forgot); "stale" is a cache another instance has moved past (a
-// new minute or period it did not see, a lease map it did not see created,
-// or counts that no longer fit the limit): one failed write, then a miss.
+// bound for a cancelled transaction; ReturnValues costs nothing). "Steady"
+// is a store that has these subjects' counters cached (below) and whose
+// cache is current; "miss" is a subject it has not seen (or forgot);
+// "stale" is a cache another instance has moved past (a new minute or
+// period it did not see, a lease map it did not see created, or counts
+// that no longer fit the limit): one failed write, then a miss. Two
+// instances alternating on one key measured about one stale Admit and one
+// stale Settle per instance and minute (TestLedgerAlternatingInstances...).
 //
 //	                              steady          miss            stale
 //	Admit, no party with limits   0               0               0
