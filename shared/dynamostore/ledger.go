@@ -46,38 +46,81 @@ package dynamostore
 //
 // Capacity, in on-demand request units (items under 1 KB, strongly
 // consistent reads of items under 4 KB = 1 RRU; transactional writes are 2
-// WRU per item; every index an item lands on is 1 more WRU):
+// WRU per item; every index an item lands on is 1 more WRU; a write whose
+// condition fails is counted as billed like one that applies, an upper
+// bound for a cancelled transaction; ReturnValues costs nothing). "Steady"
+// is a store that has these subjects' counters cached (below) and whose
+// cache is current; "miss" is a subject it has not seen (or forgot);
+// "stale" is a cache another instance has moved past (a new minute or
+// period it did not see, a lease map it did not see created, or counts
+// that no longer fit the limit): one failed write, then a miss. Two
+// instances alternating on one key measured about one stale Admit and one
+// stale Settle per instance and minute (TestLedgerAlternatingInstances...).
 //
-//	Admit, no party with limits   0
-//	Admit, one party              1 RRU (GetItem) + 1 WRU (conditional UpdateItem)
-//	Admit, three parties          3 RRU (3 GetItem) + 6 WRU (TransactWriteItems, 3 items)
-//	Settle, key+user+team         3 RRU + 10 WRU (transaction: 3 counters, request, record)
-//	                              + 4 WRU index writes (request: gsi1 day shard, gsi2 token;
-//	                              record: gsi1 user, gsi2 team) + 4 WRU day totals (key,
-//	                              user, team, endpoint) = 3 RRU + 18 WRU
-//	Settle, key only              1 RRU + 6 WRU (transaction: counter, request, record)
-//	                              + 2 WRU index writes + 2 WRU day totals = 1 RRU + 10 WRU
+//	                              steady          miss            stale
+//	Admit, no party with limits   0               0               0
+//	Admit, one party              1 WRU           1 RRU + 1 WRU   1 RRU + 2 WRU
+//	                              (UpdateItem)    (GetItem, then UpdateItem)
+//	Admit, three parties          6 WRU           3 RRU + 6 WRU   3 RRU + 12 WRU
+//	                              (TransactWriteItems of 3 items; misses read with GetItem)
+//	round trips before forwarding 1               2               3
+//	Admit refused                 1 RRU per party (a refusal is always read fresh;
+//	                              + the failed write when the cache allowed it)
+//	Settle, key only              10 WRU          1 RRU + 10 WRU  1 RRU + 16 WRU
+//	                              (transaction: counter, request, record = 6 WRU;
+//	                              + 2 index writes: request on gsi1 day shard and
+//	                              gsi2 token; + 2 day totals: key, endpoint)
+//	Settle, key+user+team         18 WRU          3 RRU + 18 WRU  3 RRU + 28 WRU
+//	                              (transaction: 3 counters, request, record = 10 WRU;
+//	                              + 4 index writes: request gsi1/gsi2, record gsi1
+//	                              user/gsi2 team; + 4 day totals)
 //	Renew                         1 WRU per party holding a lease
-//	soft budget crossing          +1 WRU, once per period and party
-//	lost race, reclaim            +1 read round and +1 write per retry / reclaimed batch
+//	soft budget                   +1 RRU per Settle and party with a SoftBudget whose
+//	                              crossing is not yet reported in the period (read
+//	                              fresh, not cached); +1 WRU once per period and party
+//	reclaim                       +1 read round and +1 write per reclaimed batch
+//	lost race (same minute)       +1 failed write and 1 read round per retry
 //	ListRecords by request id     1 RRU; by key/token/user/team: 0.5 RRU per 4 KB read
 //	                              per Query page; unfiltered: ≥ 8 Queries per day in range
 //	Totals                        4 Queries per day in range
+//	Status                        1 RRU
 //
-// At us-east-1 on-demand prices ($0.625 per million WRU, $0.125 per million
-// RRU, as of 2025): a key with limits, alone, costs 1 RRU + 1 WRU to admit
-// and 1 RRU + 10 WRU to settle, about $7.1 per million requests; with a
-// user and a team, all with limits, 6 RRU + 24 WRU, about $15.8 per
-// million. Records are stored twice (request and record items) plus their
-// index copies until their TTL.
+// A counters item grows with its open leases (about 60-80 bytes each): past
+// about 12 in flight it is over 1 KB and each write of it costs 2 WRU (per
+// KB, before or after, whichever is larger).
 //
-// Concurrency: Admit and Settle read the counters (strongly consistent),
-// decide with the same ledger.Counter rules as the bbolt store, and write
-// with conditions that pin what the decision depended on (the window, the
-// period, the lease, the limit itself: "rn < :rpm", "inflight < :max",
-// "committed <= :maxMinusNeed"). Counts change with ADD, so concurrent
-// admissions in the same window and period do not invalidate each other;
-// a failed condition re-reads and decides again.
+// At us-east-1 on-demand list prices ($0.625 per million WRU, $0.125 per
+// million RRU; to be checked against the current price list), in the steady
+// state a key with limits, alone, costs 1 WRU to admit and 10 WRU to settle,
+// about $6.9 per million requests (was 2 RRU + 11 WRU, $7.1, when every
+// Admit and Settle read first); with a user and a team, all with limits,
+// 24 WRU, $15.0 per million (was 6 RRU + 24 WRU, $15.75). Records are stored
+// twice (request and record items) plus their index copies until their TTL.
+//
+// Concurrency: Admit and Settle decide with the same ledger.Counter rules
+// as the bbolt store, and write with conditions that pin what the decision
+// depended on (the window, the period, the lease, the lease map's presence)
+// and the limits themselves ("rn < :rpm", "tn < :tpm" unless the stored tpm
+// window is older, "inflight < :max", "committed <= :maxMinusNeed"). Counts
+// change with ADD, so concurrent admissions in the same window and period do
+// not invalidate each other. Because every limit is in the condition, a
+// write is right whatever state it was built from: each Store keeps the
+// last counters it read or wrote per subject (counterCache, 10,000
+// subjects) and builds the first write from them without reading (issue 10:
+// one round trip before forwarding). Single-party admissions get the item
+// back (ReturnValues ALL_NEW), so their cache and x-ratelimit-remaining
+// numbers are exact as of the write; after a transaction the cache is the
+// state decided on plus this instance's change, and remaining numbers are
+// computed from the state decided on (best effort across instances, as the
+// contract says). A failed condition, and any refusal, reclaim or "already
+// admitted" decided on a cached state, go to rounds that read every party
+// fresh (strongly consistent) and decide again: budgets and in-flight
+// counts go down as other instances settle, so a cached state may refuse
+// wrongly, never admit wrongly. Settle's first round takes the lease to
+// release from the Lease (its reservation and period, pinned in the
+// condition with attribute_exists(leases.<id>)), so it reads nothing either;
+// its request item stays in the transaction, so a repeated Settle is still
+// a no-op.
 
 import (
 	"cmp"
@@ -211,6 +254,24 @@ func (st *Store) updateOne(ctx context.Context, key ledgerItem, e *expr) error {
 	return nil
 }
 
+// updateNew is updateOne returning the item as written (ReturnValues
+// ALL_NEW: no read units are charged for it).
+func (st *Store) updateNew(ctx context.Context, key ledgerItem, e *expr) (counterState, error) {
+	out, err := st.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(st.table), Key: key, UpdateExpression: aws.String(e.update()),
+		ConditionExpression: e.condition(), ExpressionAttributeNames: nilIfEmpty(e.names), ExpressionAttributeValues: nilIfEmpty(e.vals),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return counterState{}, errLedgerRetry
+	}
+	if err != nil {
+		return counterState{}, fmt.Errorf("update item: %w", err)
+	}
+	return decodeCounter(out.Attributes)
+}
+
 // transact applies items atomically. A cancelled transaction returns
 // errLedgerRetry and the index of the first item whose condition failed
 // (-1 for a conflict with another transaction).
@@ -294,12 +355,49 @@ func (st *Store) readCounters(ctx context.Context, subs []ledger.Subject) ([]cou
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for i, s := range subs {
+		st.ctrs.put(s, out[i])
+	}
 	return out, nil
 }
 
-// Admit implements ledger.Store: read the enforced parties' counters,
-// decide (ledger.Counter.Check), and take everything in one conditional
-// write — UpdateItem for one party, TransactWriteItems for more.
+// counters is the state of every subject of subs: the cached one where use
+// accepts it (cached[i] true), read (readCounters) for the others. A nil
+// use reads them all.
+func (st *Store) counters(ctx context.Context, subs []ledger.Subject, use func(i int, c counterState) bool) (cs []counterState, cached []bool, err error) {
+	cs, cached = make([]counterState, len(subs)), make([]bool, len(subs))
+	var miss []int
+	var missSubs []ledger.Subject
+	for i, s := range subs {
+		if use != nil {
+			if c, ok := st.ctrs.get(s); ok && use(i, c) {
+				cs[i], cached[i] = c, true
+				continue
+			}
+		}
+		miss = append(miss, i)
+		missSubs = append(missSubs, s)
+	}
+	if len(miss) > 0 {
+		read, err := st.readCounters(ctx, missSubs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range miss {
+			cs[i] = read[k]
+		}
+	}
+	return cs, cached, nil
+}
+
+// Admit implements ledger.Store: decide (ledger.Counter.Check) on the
+// enforced parties' counters and take everything in one conditional write —
+// UpdateItem for one party, TransactWriteItems for more. The first round
+// decides on the cached counters (counterCache) and reads only the parties
+// it has none of: in the steady state that is the write alone. A refusal
+// (or a reclaim, or a lease already held) decided on a cached state, and a
+// write whose conditions fail, go to the read-decide-write rounds, which
+// read every party fresh (strongly consistent).
 func (st *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease, error) {
 	l := ledger.NewLease(a)
 	var enforced []int
@@ -316,64 +414,119 @@ func (st *Store) Admit(ctx context.Context, a *ledger.Admission) (*ledger.Lease,
 	if a.RequestID == "" {
 		return nil, fmt.Errorf("admitting: empty request id")
 	}
+	if done, err := st.admitRound(ctx, a, l, enforced, subs, true); done {
+		return admitted(l, err)
+	}
 	for attempt := range ledgerAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
 			}
 		}
-		cs, err := st.readCounters(ctx, subs)
-		if err != nil {
-			return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+		if done, err := st.admitRound(ctx, a, l, enforced, subs, false); done {
+			return admitted(l, err)
 		}
-		if admittedBefore(a, enforced, cs) {
-			// An earlier attempt of this admission was applied but its
-			// answer lost (the SDK retried a conditional UpdateItem).
-			l.Admitted = true
-			return l, nil
-		}
-		retry := false
-		for j, i := range enforced {
-			d, reclaim := cs[j].Check(a.Parties[i], a)
-			if reclaim {
-				if err := st.reclaim(ctx, subs[j], cs[j], a.Now); err != nil && !errors.Is(err, errLedgerRetry) {
-					return nil, fmt.Errorf("admitting request %q: reclaiming expired leases of %s: %w", a.RequestID, subs[j], err)
-				}
-				retry = true
-				break
-			}
-			if d != nil {
-				return nil, d
-			}
-		}
-		if retry {
-			continue
-		}
-		var items []types.TransactWriteItem
-		var exprs []*expr
-		for j, i := range enforced {
-			e := admitExpr(a.Parties[i], a, cs[j], l.Expires)
-			exprs = append(exprs, e)
-			items = append(items, st.txUpdate(counterPK(subs[j]), e))
-		}
-		if len(items) == 1 {
-			err = st.updateOne(ctx, counterPK(subs[0]), exprs[0])
-		} else {
-			_, err = st.transact(ctx, items)
-		}
-		if errors.Is(err, errLedgerRetry) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
-		}
-		for j, i := range enforced {
-			l.Remaining[i] = cs[j].Remaining(a.Parties[i], a)
-		}
-		l.Admitted = true
-		return l, nil
 	}
 	return nil, fmt.Errorf("admitting request %q: counters still contended after %d attempts", a.RequestID, ledgerAttempts)
+}
+
+func admitted(l *ledger.Lease, err error) (*ledger.Lease, error) {
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// admitRound is one decide-and-write round of Admit: done is false when
+// another round must follow (a lost race, reclaimed leases, or a cached
+// state that must be confirmed by a read); err is a *Denial or a failure.
+// With useCache, states the cache holds are not read.
+func (st *Store) admitRound(ctx context.Context, a *ledger.Admission, l *ledger.Lease, enforced []int, subs []ledger.Subject, useCache bool) (done bool, err error) {
+	var use func(int, counterState) bool
+	if useCache {
+		use = func(int, counterState) bool { return true }
+	}
+	cs, cached, err := st.counters(ctx, subs, use)
+	if err != nil {
+		return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+	}
+	if admittedBefore(a, enforced, cs) {
+		if slices.Contains(cached, true) {
+			return false, nil // confirm with a read
+		}
+		// An earlier attempt of this admission was applied but its
+		// answer lost (the SDK retried a conditional UpdateItem).
+		l.Admitted = true
+		return true, nil
+	}
+	for j, i := range enforced {
+		d, reclaim := cs[j].Check(a.Parties[i], a)
+		if d == nil && !reclaim {
+			continue
+		}
+		if cached[j] {
+			// Others may have settled since: budgets and in-flight
+			// counts go down. Only a fresh read refuses (or reclaims).
+			return false, nil
+		}
+		if reclaim {
+			if err := st.reclaim(ctx, subs[j], cs[j], a.Now); err != nil && !errors.Is(err, errLedgerRetry) {
+				return true, fmt.Errorf("admitting request %q: reclaiming expired leases of %s: %w", a.RequestID, subs[j], err)
+			}
+			return false, nil
+		}
+		return true, d
+	}
+	if len(enforced) == 1 {
+		i := enforced[0]
+		post, err := st.updateNew(ctx, counterPK(subs[0]), admitExpr(a.Parties[i], a, cs[0], l.Expires))
+		if errors.Is(err, errLedgerRetry) {
+			return false, nil
+		}
+		if err != nil {
+			st.ctrs.forget(subs...)
+			return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+		}
+		// The item as written: exact counts for the headers and the cache.
+		st.ctrs.put(subs[0], post)
+		l.Remaining[i] = remainingAfter(post, a.Parties[i], a)
+		l.Admitted = true
+		return true, nil
+	}
+	items := make([]types.TransactWriteItem, len(enforced))
+	for j, i := range enforced {
+		items[j] = st.txUpdate(counterPK(subs[j]), admitExpr(a.Parties[i], a, cs[j], l.Expires))
+	}
+	if _, err := st.transact(ctx, items); errors.Is(err, errLedgerRetry) {
+		return false, nil
+	} else if err != nil {
+		st.ctrs.forget(subs...)
+		return true, fmt.Errorf("admitting request %q: %w", a.RequestID, err)
+	}
+	for j, i := range enforced {
+		// As far as this instance knows: the state decided on, plus
+		// this admission (a transaction returns no item).
+		post := cs[j].clone()
+		post.Admit(a.Parties[i], a, l.Expires)
+		post.hasLeases = post.hasLeases || ledger.NeedsLease(a.Parties[i].Limits, a.Reserve)
+		st.ctrs.put(subs[j], post)
+		l.Remaining[i] = cs[j].Remaining(a.Parties[i], a)
+	}
+	l.Admitted = true
+	return true, nil
+}
+
+// remainingAfter is p's capacity left as c shows it after an admission
+// (ledger.Counter.Remaining reads the state before).
+func remainingAfter(c counterState, p ledger.Party, a *ledger.Admission) ledger.Remaining {
+	r := ledger.Remaining{Requests: -1, Tokens: -1}
+	if p.Limits.RPM > 0 {
+		r.Requests = max(p.Limits.RPM-c.CurrentRequests(a.Now), 0)
+	}
+	if p.Limits.TPM > 0 {
+		r.Tokens = max(p.Limits.TPM-c.CurrentTokens(a.Now), 0)
+	}
+	return r
 }
 
 // admittedBefore reports whether a party already holds a's lease.
@@ -402,6 +555,12 @@ func admitExpr(p ledger.Party, a *ledger.Admission, c counterState, expires time
 		v := e.val(":w", lN(w))
 		e.set = append(e.set, "rw = "+v, "rn = "+one)
 		e.cond = append(e.cond, "(attribute_not_exists(rw) OR rw < "+v+")")
+	}
+	if lim.TPM > 0 {
+		// Check's tpm test itself, whatever the state decided on: the
+		// stored window is older than now's (it reads as 0) or its count
+		// is below the limit.
+		e.cond = append(e.cond, "(attribute_not_exists(tw) OR tw < "+e.val(":tww", lN(ledger.Window(a.Now)))+" OR tn < "+e.val(":tpm", lN(lim.TPM))+")")
 	}
 	per := ledger.PeriodIndex(lim, a.Now)
 	var res ledger.Nanos
@@ -493,6 +652,7 @@ func (st *Store) Renew(ctx context.Context, l *ledger.Lease, until time.Time) er
 		if err != nil {
 			return fmt.Errorf("renewing lease %q on %s: %w", l.RequestID, p.Subject, err)
 		}
+		st.ctrs.renewed(p.Subject, l.RequestID, until.UnixMilli())
 	}
 	l.Expires = until
 	if len(lost) > 0 {
@@ -510,6 +670,11 @@ func shardOf(s string, n uint32) int {
 // Settle implements ledger.Store: one transaction of every party's counters
 // update, the record and the request item (the settled marker: a retried
 // Settle finds it and charges nothing), then the day totals (addDayTotals).
+// The first round builds the counters updates on the cached counters
+// (counterCache) and the lease to release on l itself (its reservation and
+// period), reading only the parties it has none of and those whose
+// soft-budget crossing may be due in this period (softDue); a failed
+// condition goes to rounds that read every party fresh.
 func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, rec *ledger.Record) (ledger.SettleResult, error) {
 	var res ledger.SettleResult
 	if l == nil || l.RequestID == "" {
@@ -521,9 +686,13 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 	if err != nil {
 		return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
 	}
-	subs := make([]ledger.Subject, len(l.Parties))
-	for i, p := range l.Parties {
-		subs[i] = p.Subject
+	s := &settlement{l: l, c: c, r: r, at: at, recItems: recItems}
+	for _, p := range l.Parties {
+		s.subs = append(s.subs, p.Subject)
+	}
+	useCached := func(i int, cs counterState) bool { return !softDue(l.Parties[i], cs, at) }
+	if done, err := st.settleRound(ctx, s, useCached); done {
+		return s.res, err
 	}
 	for attempt := range ledgerAttempts {
 		if attempt > 0 {
@@ -531,59 +700,129 @@ func (st *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, r
 				return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
 			}
 		}
-		var cs []counterState
-		if len(subs) > 0 {
-			if cs, err = st.readCounters(ctx, subs); err != nil {
-				return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
-			}
+		if done, err := st.settleRound(ctx, s, nil); done {
+			return s.res, err
 		}
-		var items []types.TransactWriteItem
-		for i, p := range l.Parties {
-			items = append(items, st.txUpdate(counterPK(p.Subject), settleExpr(p, l, c, cs[i], at)))
-		}
-		marker := len(items)
-		items = append(items, recItems...)
-		failed, err := st.transact(ctx, items)
-		if errors.Is(err, errLedgerRetry) {
-			if failed == marker {
-				return res, nil // settled before
-			}
-			continue
-		}
-		if err != nil {
-			return res, fmt.Errorf("settling request %q: %w", l.RequestID, err)
-		}
-		if err := st.addDayTotals(ctx, r); err != nil {
-			return res, fmt.Errorf("settling request %q (charged): %w", l.RequestID, err)
-		}
-		for i, p := range l.Parties {
-			crossed, err := st.softCrossing(ctx, p, c, cs[i], at)
-			if err != nil {
-				return res, fmt.Errorf("settling request %q: soft budget of %s: %w", l.RequestID, p.Subject, err)
-			}
-			if crossed {
-				res.SoftCrossed = append(res.SoftCrossed, p.Subject)
-			}
-		}
-		return res, nil
 	}
 	return res, fmt.Errorf("settling request %q: counters still contended after %d attempts", l.RequestID, ledgerAttempts)
 }
 
+// settlement is one Settle's inputs and result.
+type settlement struct {
+	l        *ledger.Lease
+	c        ledger.Charge
+	r        *ledger.Record
+	at       time.Time
+	recItems []types.TransactWriteItem
+	subs     []ledger.Subject
+	res      ledger.SettleResult
+}
+
+// softDue reports whether a Settle on party p might be the one that reports
+// its soft-budget crossing, judged on the cached counters c:
+// unless c shows the crossing already reported in the period the charge
+// goes to, Settle reads p fresh. (A write built on c pins c's period, and
+// the stored sw only grows, so "reported" in c is reported in the table.)
+func softDue(p ledger.Party, c counterState, at time.Time) bool {
+	if p.Limits.SoftBudget == nil {
+		return false
+	}
+	return c.SoftWarned < max(c.Period, ledger.PeriodIndex(p.Limits, at))
+}
+
+// settleRound is one round of Settle: done is false when another round must
+// follow (a counters condition failed).
+func (st *Store) settleRound(ctx context.Context, s *settlement, use func(int, counterState) bool) (done bool, err error) {
+	l, c, at := s.l, s.c, s.at
+	cs, cached, err := st.counters(ctx, s.subs, use)
+	if err != nil {
+		return true, fmt.Errorf("settling request %q: %w", l.RequestID, err)
+	}
+	items := make([]types.TransactWriteItem, 0, len(l.Parties)+len(s.recItems))
+	holds := make([]*ledger.LeaseHold, len(l.Parties))
+	for i, p := range l.Parties {
+		holds[i] = heldLease(l, i, cs[i], cached[i])
+		items = append(items, st.txUpdate(counterPK(p.Subject), settleExpr(p, l, c, cs[i], at, holds[i])))
+	}
+	marker := len(items)
+	items = append(items, s.recItems...)
+	failed, err := st.transact(ctx, items)
+	if errors.Is(err, errLedgerRetry) {
+		if failed == marker {
+			return true, nil // settled before
+		}
+		return false, nil
+	}
+	if err != nil {
+		st.ctrs.forget(s.subs...)
+		return true, fmt.Errorf("settling request %q: %w", l.RequestID, err)
+	}
+	for i, p := range l.Parties {
+		// As far as this instance knows: the state decided on, the lease
+		// released if that state had it, the charge added.
+		post := cs[i].clone()
+		if holds[i] != nil {
+			post.Release(l.RequestID)
+		}
+		post.Charge(p.Limits, c.Cost, c.InputTokens+c.OutputTokens, at)
+		st.ctrs.put(p.Subject, post)
+	}
+	if err := st.addDayTotals(ctx, s.r); err != nil {
+		return true, fmt.Errorf("settling request %q (charged): %w", l.RequestID, err)
+	}
+	for i, p := range l.Parties {
+		crossed, err := st.softCrossing(ctx, p, c, cs[i], at)
+		if err != nil {
+			st.ctrs.forget(p.Subject)
+			return true, fmt.Errorf("settling request %q: soft budget of %s: %w", l.RequestID, p.Subject, err)
+		}
+		if crossed {
+			s.res.SoftCrossed = append(s.res.SoftCrossed, p.Subject)
+		}
+	}
+	return true, nil
+}
+
+// heldLease is the lease l holds on its party i, if any: as read (c fresh),
+// or as l took it (c cached: the reservation and period of the admission;
+// whether it is still held, the write's condition checks).
+func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.LeaseHold {
+	p := l.Parties[i]
+	if !l.Admitted || !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+		return nil
+	}
+	if !cached {
+		if h, ok := c.Leases[l.RequestID]; ok {
+			return &h
+		}
+		return nil
+	}
+	h := ledger.LeaseHold{Per: ledger.PeriodIndex(p.Limits, l.At)}
+	if i < len(l.Periods) {
+		h.Per = l.Periods[i]
+	}
+	if p.Limits.MaxBudget != nil {
+		h.Res = l.Reserved
+	}
+	return &h
+}
+
 // settleExpr is the update of p's counters c for settling l: release the
-// lease (if still held), charge cost and tokens (ledger.Counter.Release and
-// Charge, as expressions conditional on what was read).
-func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time) *expr {
+// lease hold (nil: l holds none on p), charge cost and tokens
+// (ledger.Counter.Release and Charge, as expressions conditional on the
+// state decided on, and on the lease's reservation and period).
+func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time, hold *ledger.LeaseHold) *expr {
 	e := newExpr()
 	var give ledger.Nanos
 	if l.Admitted && p.Limits.Enforced() && ledger.NeedsLease(p.Limits, l.Reserved) {
 		e.names["#rid"] = l.RequestID
-		if h, ok := c.Leases[l.RequestID]; ok {
+		if hold != nil {
 			e.remove = append(e.remove, "leases.#rid")
 			e.add = append(e.add, "inflight "+e.val(":m1", lN(int64(-1))))
-			e.cond = append(e.cond, "attribute_exists(leases.#rid)")
-			if h.Res > 0 && h.Per == c.Period {
-				give = h.Res
+			e.cond = append(e.cond, "attribute_exists(leases.#rid)",
+				"leases.#rid.res = "+e.val(":hres", lN(hold.Res)), "leases.#rid.per = "+e.val(":hper", lN(hold.Per)))
+			if hold.Res > 0 && hold.Per == c.Period {
+				give = hold.Res
 			}
 		} else {
 			e.cond = append(e.cond, "attribute_not_exists(leases.#rid)")

@@ -24,6 +24,8 @@ import (
 type Store struct {
 	client *dynamodb.Client
 	table  string
+	// ctrs is the ledger's counters cache (ledgercache.go).
+	ctrs *counterCache
 }
 
 var _ keys.Store = (*Store)(nil)
@@ -32,7 +34,7 @@ var _ keys.Store = (*Store)(nil)
 // ClientOptions) so calls are retried within bounded time. The table must
 // have the definition of TableInput.
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{client: client, table: table}
+	return &Store{client: client, table: table, ctrs: newCounterCache()}
 }
 
 // Table is the table's name.
