@@ -406,3 +406,33 @@ func TestSoftBudgetAndRegenerate(t *testing.T) {
 	do(t, "POST", gw+"/flat", fresh, `{}`)
 	wantSpend(t, gw, "/key/info?key="+fresh, 0.05)
 }
+
+// TestCallerRequestIDCannotSkipCharges: a caller that sends the same
+// X-Request-Id on every call is charged for every call (a request's charge
+// is keyed by Keyway's own id, never the caller's) and cannot slip past
+// rpm_limit.
+func TestCallerRequestIDCannotSkipCharges(t *testing.T) {
+	up := newAIUpstream(t)
+	gw := startGateway(t, governanceConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"rpm_limit": 3}`)["key"].(string)
+	awaitFreshMinute()
+	var statuses []int
+	for range 5 {
+		req, _ := http.NewRequest("POST", gw+"/flat", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("X-Request-Id", "same-id-every-time")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if fmt.Sprint(statuses) != "[200 200 200 429 429]" {
+		t.Errorf("statuses %v; want 3 admitted then 429s", statuses)
+	}
+	wantSpend(t, gw, "/key/info?key="+key, 0.03)
+	if n := len(spendLogs(t, gw, "")); n != 3 {
+		t.Errorf("%d usage records; want 3", n)
+	}
+}

@@ -12,9 +12,11 @@ import (
 	"github.com/keywaygw/keyway/shared/reqlog"
 )
 
-// RequestIDHeader carries the request id back to the caller, and is taken
-// from the caller when it is a short token (so a client's own id can be
-// traced through).
+// RequestIDHeader carries Keyway's request id back to the caller. Keyway
+// always makes its own: the id keys the request's usage record and its
+// settlement (charged once per id), so a caller must never choose it. A
+// caller's own X-Request-Id, when short and plain, is logged beside it as
+// client_request_id so it can still be traced through.
 const RequestIDHeader = "X-Request-Id"
 
 // withAccessLog wraps next with: a request id, a response writer that counts
@@ -23,7 +25,7 @@ const RequestIDHeader = "X-Request-Id"
 func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		entry := &reqlog.Entry{RequestID: requestID(r.Header.Get(RequestIDHeader))}
+		entry := &reqlog.Entry{RequestID: newRequestID(), ClientRequestID: clientRequestID(r.Header.Get(RequestIDHeader))}
 		w.Header().Set(RequestIDHeader, entry.RequestID)
 		rec := &recorder{ResponseWriter: w}
 		r = r.WithContext(reqlog.NewContext(r.Context(), entry))
@@ -99,6 +101,9 @@ func slogAttrs(e *reqlog.Entry, r *http.Request, status int, bytesOut int64, d t
 	if e.Denied != "" {
 		attrs = append(attrs, slog.String("denied", e.Denied))
 	}
+	if e.ClientRequestID != "" {
+		attrs = append(attrs, slog.String("client_request_id", e.ClientRequestID))
+	}
 	if e.UsageSource != "" {
 		attrs = append(attrs, slog.String("model", e.Model), slog.Int64("input_tokens", e.InputTokens),
 			slog.Int64("output_tokens", e.OutputTokens), slog.Float64("cost", float64(e.CostNanos)/1e9),
@@ -107,21 +112,22 @@ func slogAttrs(e *reqlog.Entry, r *http.Request, status int, bytesOut int64, d t
 	return attrs
 }
 
-// requestID accepts a caller's id if it is short and plain; otherwise it
-// makes a new one.
-func requestID(given string) string {
-	if n := len(given); n > 0 && n <= 64 {
-		ok := true
-		for _, c := range given {
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return given
+// clientRequestID is a caller's X-Request-Id when it is short and plain
+// (safe to log), else "".
+func clientRequestID(given string) string {
+	if n := len(given); n == 0 || n > 64 {
+		return ""
+	}
+	for _, c := range given {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return ""
 		}
 	}
+	return given
+}
+
+// newRequestID is a fresh random id (96 bits, hex).
+func newRequestID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -13,7 +13,10 @@ import (
 // itself (method, status, bytes, duration). It never holds a secret: keys
 // appear only in their abbreviated sk-...abcd form.
 type Entry struct {
+	// RequestID is Keyway's own id of the request, never the caller's.
 	RequestID string
+	// ClientRequestID is the caller's X-Request-Id, when short and plain.
+	ClientRequestID string
 	// Route is the route class ("pass_through", "admin", "health", "unknown").
 	Route string
 	// Endpoint is the matched pass-through endpoint's configured path.
