@@ -1,0 +1,118 @@
+package app
+
+import (
+		"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// doH is do with extra request headers.
+func doH(t *testing.T, method, url, key, body string, h map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, string(raw)
+}
+
+// TestAttackReusedRequestIDMakesCallsFree shows that a caller who sends the
+// same X-Request-Id on every call is charged only once: the gateway adopts
+// the caller's id, and Settle's idempotency marker (ledger_requests, keyed
+// by request id alone) makes every later settlement a no-op. With a
+// max_budget of $0.05 at $0.01 per call, 20 sequential calls all go through
+// and spend stays at $0.01 (and only one usage record exists).
+func TestAttackReusedRequestIDMakesCallsFree(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	gen := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.05}`)
+	key := gen["key"].(string)
+	ok := 0
+	for range 20 {
+		resp, _ := doH(t, "POST", gw+"/flat", key, `{}`, map[string]string{"X-Request-Id": "same-id-every-time"})
+		if resp.StatusCode == 200 {
+			ok++
+		}
+	}
+	if ok > 5 {
+		t.Errorf("%d calls at $0.01 admitted under max_budget $0.05 by reusing one X-Request-Id; want at most 5", ok)
+	}
+	wantSpend(t, gw, "/key/info?key="+key, float64(ok)*0.01)
+}
+
+// TestAttackReusedRequestIDBypassesParallelLimit shows that concurrent
+// calls sharing one X-Request-Id skip admission: Admit finds a lease under
+// that id already (errAdmittedBefore) and admits without checking rpm,
+// parallel or budget. A key with max_parallel_requests 1 and rpm_limit 1
+// gets 8 calls in flight at once.
+func TestAttackReusedRequestIDBypassesParallelLimit(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	awaitFreshMinute()
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_parallel_requests": 1, "rpm_limit": 1}`)["key"].(string)
+	// The first call holds the lease for 1.5 s.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := doH(t, "POST", gw+"/flat?sleep=1500", key, `{}`, map[string]string{"X-Request-Id": "shared-id"})
+			mu.Lock()
+			if resp.StatusCode == 200 {
+				ok++
+			}
+			mu.Unlock()
+		}()
+		if i == 0 {
+			// let the first be admitted before the rest arrive
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	wg.Wait()
+	if ok > 1 {
+		t.Errorf("%d concurrent calls admitted for a key with max_parallel_requests 1 and rpm_limit 1 (shared X-Request-Id); want 1", ok)
+	}
+}
+
+// TestAttackForeignRequestIDSuppressesAnotherUsersCharge shows that request
+// ids are global, not per key: once anyone has used id X, a later call by a
+// different user with id X is not charged, not recorded, and its lease is
+// not released (its parallel slot stays taken until the 30 s lease expiry).
+func TestAttackForeignRequestIDSuppressesAnotherUsersCharge(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "mallory", "user_role": "internal_user"}`)
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "victim", "user_role": "internal_user"}`)
+	mk := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "mallory"}`)["key"].(string)
+	vk := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "victim", "max_parallel_requests": 1}`)["key"].(string)
+	// mallory pre-settles the id the victim's client will use
+	if resp, body := doH(t, "POST", gw+"/flat", mk, `{}`, map[string]string{"X-Request-Id": "victim-req-1"}); resp.StatusCode != 200 {
+		t.Fatalf("mallory: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := doH(t, "POST", gw+"/flat", vk, `{}`, map[string]string{"X-Request-Id": "victim-req-1"}); resp.StatusCode != 200 {
+		t.Fatalf("victim: %d %s", resp.StatusCode, body)
+	}
+	wantSpend(t, gw, "/user/info?user_id=victim", 0.01)
+	// The victim's slot was never released: its next call is refused.
+	if resp, body := do(t, "POST", gw+"/flat", vk, `{}`); resp.StatusCode != 200 {
+		t.Errorf("victim's next call: %d %s; its parallel slot leaked because its settle was skipped", resp.StatusCode, body)
+	}
+}
