@@ -1,7 +1,7 @@
 package app
 
 import (
-		"io"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
