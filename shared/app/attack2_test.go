@@ -1,0 +1,189 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// attackConfig: one token-priced OpenAI-style endpoint (the shape of the
+// worked example in docs/metering.md) in front of up.
+func attackConfig(up string) string {
+	return `
+general_settings:
+  master_key: os.environ/KEYWAY_MASTER_KEY
+  pass_through_endpoints:
+    - path: /openai
+      target: ` + up + `
+      include_subpath: true
+      keyway:
+        usage: openai
+        input_cost_per_token: 0.0000025
+        output_cost_per_token: 0.00001
+keyway:
+  key_cache_ttl: 0s
+`
+}
+
+// fileUpstream imitates OpenAI's Files API: POST /v1/files stores the
+// uploaded bytes, GET /v1/files/file-1/content returns them as they were
+// uploaded (what api.openai.com does for batch input/output files).
+// POST /v1/chat/completions answers normally with real usage.
+func fileUpstream(t *testing.T) *httptest.Server {
+	var mu sync.Mutex
+	var stored []byte
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/files":
+			mu.Lock()
+			stored = body
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"file-1","object":"file","bytes":1,"purpose":"batch"}`)
+		case r.URL.Path == "/v1/files/file-1/content":
+			mu.Lock()
+			defer mu.Unlock()
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(stored)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"c","object":"chat.completion","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":1000}}`)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAttackClientControlledResponseGivesNegativeSpend shows that any
+// response body is metered as usage, including bodies whose content the
+// caller chose: an internal user uploads a one-line "file" that looks like
+// a chat completion with negative token counts and downloads it through the
+// gateway. The meter reads completion_tokens -1e8, the cost is negative,
+// and Settle subtracts $1000 from the key's (and user's/team's) spend, so a
+// key with max_budget $0.10 can then spend thousands of dollars upstream.
+// Negative (and absurd) token counts should be refused by the parser, and
+// a negative cost never charged.
+func TestAttackClientControlledResponseGivesNegativeSpend(t *testing.T) {
+	up := fileUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.1}`)["key"].(string)
+	fake := `{"object":"chat.completion","model":"gpt-4o","usage":{"prompt_tokens":0,"completion_tokens":-100000000}}`
+	if resp, body := doH(t, "POST", gw+"/openai/v1/files", key, fake, map[string]string{"Content-Type": "application/jsonl"}); resp.StatusCode != 200 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "GET", gw+"/openai/v1/files/file-1/content", key, ""); resp.StatusCode != 200 {
+		t.Fatalf("download: %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+key); s < 0 {
+		t.Errorf("key spend is %v after downloading a caller-written file: a negative charge", s)
+	}
+	// With the budget "refilled", real calls ($0.0125 each) go on far past $0.10.
+	ok := 0
+	for range 20 {
+		if resp, _ := do(t, "POST", gw+"/openai/v1/chat/completions", key, `{"model":"gpt-4o","max_tokens":1000,"messages":[]}`); resp.StatusCode == 200 {
+			ok++
+		}
+	}
+	if ok > 8 {
+		t.Errorf("%d calls of $0.0125 admitted under max_budget $0.10", ok)
+	}
+}
+
+// TestAttackHugeUsageOverflowsToNegativeSpend shows that token counts are
+// multiplied by prices in float64 and converted to int64 nano-dollars
+// without a range check: usage of 9e18 tokens (from a misbehaving upstream,
+// or a caller-written file as above) makes FromDollars overflow, and on
+// amd64 the conversion yields math.MinInt64: the key's spend becomes about
+// -$9.2e9 instead of refusing the number or capping it.
+func TestAttackHugeUsageOverflowsToNegativeSpend(t *testing.T) {
+	up := fileUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.1}`)["key"].(string)
+	fake := `{"object":"chat.completion","model":"gpt-4o","usage":{"prompt_tokens":9000000000000000000,"completion_tokens":0}}`
+	doH(t, "POST", gw+"/openai/v1/files", key, fake, map[string]string{"Content-Type": "application/jsonl"})
+	do(t, "GET", gw+"/openai/v1/files/file-1/content", key, "")
+	time.Sleep(200 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+key); s < 0 {
+		t.Errorf("key spend is %v after a response claiming 9e18 tokens: int64 overflow", s)
+	}
+}
+
+// slowUsageUpstream streams a chat completion whose usage chunk (requested
+// by the gateway's include_usage injection) comes 2 s after the content,
+// as the last event of a long generation does.
+func slowUsageUpstream(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		for range 50 {
+			fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},\"finish_reason\":null}],\"usage\":null}\n\n")
+			fl.Flush()
+		}
+		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n")
+		fl.Flush()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":4000}}\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAttackDisconnectBeforeUsageChunkIsFree shows that a streamed OpenAI
+// chat call is free when the client hangs up after the last content chunk
+// (finish_reason) and before the usage chunk: nothing was metered, the
+// call is charged cost_per_request ($0 here), and its reservation is given
+// back. The upstream vendor bills the tokens all the same. A key with
+// max_budget $0.10 gets 20 full generations (each reserving and worth
+// ~$0.04) by doing this every time. A cut stream without usage should be
+// charged at least its reservation.
+func TestAttackDisconnectBeforeUsageChunkIsFree(t *testing.T) {
+	up := slowUsageUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.1}`)["key"].(string)
+	ok := 0
+	for range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", gw+"/openai/v1/chat/completions",
+			strings.NewReader(`{"model":"gpt-4o","stream":true,"max_tokens":4000,"messages":[]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			ok++
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), `"finish_reason":"stop"`) {
+					break // the whole answer is in: hang up
+				}
+			}
+		}
+		cancel()
+		resp.Body.Close()
+		time.Sleep(300 * time.Millisecond) // let the gateway settle the cut stream
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ok > 3 {
+		t.Errorf("%d full streamed generations (~$0.0425 each at the upstream) admitted under max_budget $0.10", ok)
+	}
+	if s := spendOf(t, gw, "/key/info?key="+key); s == 0 {
+		t.Errorf("key spend is $0 after %d cut streams", ok)
+	}
+}
