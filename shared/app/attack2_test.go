@@ -187,3 +187,31 @@ func TestAttackDisconnectBeforeUsageChunkIsFree(t *testing.T) {
 		t.Errorf("key spend is $0 after %d cut streams", ok)
 	}
 }
+
+// TestAttackPaddedBodyStreamsUnmetered shows that a caller can switch off
+// metering of streamed chat calls: a request body over 1 MiB (here the
+// same JSON padded with whitespace between tokens, which costs nothing at
+// the upstream) is not inspected, so stream_options.include_usage is not
+// added, the upstream sends no usage, and the call is charged
+// cost_per_request ($0 on a token-priced endpoint). The reservation (the
+// padded length ÷ 4 tokens) is given back at settle, so a key needs only
+// budget for one reservation to make unlimited free calls. A request that
+// cannot be metered should be charged its reservation (or be refused on
+// a budgeted key), and include_usage could be added by streaming the body.
+func TestAttackPaddedBodyStreamsUnmetered(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 1}`)["key"].(string)
+	body := `{"model": "gpt-4o",` + strings.Repeat(" ", 1<<20+100) + `"stream": true, "max_tokens": 200, "messages": []}`
+	for range 10 {
+		resp, out := do(t, "POST", gw+"/openai/v1/chat/completions", key, body)
+		if resp.StatusCode != 200 || !strings.Contains(out, "Hel") {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	// Each call is 1000 prompt + 200 completion tokens upstream: $0.0014.
+	if s := spendOf(t, gw, "/key/info?key="+key); s == 0 {
+		t.Errorf("key spend is $0 after 10 streamed calls with padded bodies: metering was switched off by the caller")
+	}
+}
