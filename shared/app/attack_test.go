@@ -137,3 +137,37 @@ func TestAttackHugeMaxBudgetRefusesEverything(t *testing.T) {
 		t.Errorf("call of a key in a team with max_budget 1e300: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestAttackKeyBudgetMultipliedByMintingKeys shows that a key-level budget
+// an admin put on an internal user's key does not bind the user: the key
+// may call /key/generate, and the new key gets a copy of the limits
+// ("restrictions carry over") but fresh counters (spend is per TokenID).
+// A key with max_budget $0.02 at $0.01 per call, once exhausted, mints a
+// new key and goes on: 5 keys spend $0.10. The same multiplies rpm_limit,
+// tpm_limit and max_parallel_requests. Keys minted by a budget-bound key
+// should share its counters (charge the parent too), or a scoped caller
+// should not get a fresh budget at all.
+func TestAttackKeyBudgetMultipliedByMintingKeys(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "alice", "user_role": "internal_user"}`)
+	key := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "alice", "max_budget": 0.02}`)["key"].(string)
+	spent := 0
+	for range 5 {
+		for {
+			resp, _ := do(t, "POST", gw+"/flat", key, `{}`)
+			if resp.StatusCode != 200 {
+				break
+			}
+			spent++
+		}
+		st, out := call(t, "POST", gw+"/key/generate", key, `{}`)
+		if st != 200 {
+			break
+		}
+		key = out["key"].(string)
+	}
+	if spent > 2 {
+		t.Errorf("alice's $0.02-budget key made %d calls at $0.01 by minting new keys", spent)
+	}
+}
