@@ -39,7 +39,13 @@ func doH(t *testing.T, method, url, key, body string, h map[string]string) (*htt
 // max_budget of $0.05 at $0.01 per call, 20 sequential calls all go through
 // and spend stays at $0.01 (and only one usage record exists).
 func TestAttackReusedRequestIDMakesCallsFree(t *testing.T) {
-	gws := governanceGateways(t, "bolt", 1)
+	for _, store := range []string{"bolt", "dynamodb"} {
+		t.Run(store, func(t *testing.T) { reusedRequestIDMakesCallsFree(t, store) })
+	}
+}
+
+func reusedRequestIDMakesCallsFree(t *testing.T, store string) {
+	gws := governanceGateways(t, store, 1)
 	gw := gws[0]
 	gen := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.05}`)
 	key := gen["key"].(string)
