@@ -177,3 +177,21 @@ func TestAttackKeyBudgetMultipliedByMintingKeys(t *testing.T) {
 		t.Errorf("alice's $0.02-budget key made %d calls at $0.01 by minting new keys", spent)
 	}
 }
+
+// TestAttackBadSpendQueriesAre5xx shows two bad inputs that an internal
+// user can send and that get a 503 "the key store is unavailable" instead
+// of a 400 naming the field (and count as store failures in metrics and
+// access logs at warn level): a cursor that is not base64url, and a
+// /spend/daily start_date after the default end_date (today).
+func TestAttackBadSpendQueriesAre5xx(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "alice", "user_role": "internal_user"}`)
+	key := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "alice"}`)["key"].(string)
+	for _, q := range []string{"/spend/logs?cursor=~~~~", "/spend/daily?start_date=9999-12-31"} {
+		resp, body := do(t, "GET", gw+q, key, "")
+		if resp.StatusCode >= 500 {
+			t.Errorf("%s: %d %s; want a 400 naming the parameter", q, resp.StatusCode, body)
+		}
+	}
+}
