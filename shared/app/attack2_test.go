@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -213,5 +214,53 @@ func TestAttackPaddedBodyStreamsUnmetered(t *testing.T) {
 	// Each call is 1000 prompt + 200 completion tokens upstream: $0.0014.
 	if s := spendOf(t, gw, "/key/info?key="+key); s == 0 {
 		t.Errorf("key spend is $0 after 10 streamed calls with padded bodies: metering was switched off by the caller")
+	}
+}
+
+// nUpstream answers chat completions with n choices of max_tokens tokens
+// each, as OpenAI does for "n": usage.completion_tokens = n × max_tokens.
+// It holds each answer 500 ms so that concurrent calls overlap.
+func nUpstream(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			N         int64 `json:"n"`
+			MaxTokens int64 `json:"max_tokens"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		json.Unmarshal(body, &req)
+		if req.N < 1 {
+			req.N = 1
+		}
+		time.Sleep(500 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c","object":"chat.completion","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":%d}}`, req.N*req.MaxTokens)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAttackNChoicesOvershootsBudget shows that the reservation ignores
+// "n" (and legacy completions' best_of): a request for n = 128 choices of
+// max_tokens 1000 reserves 1000 output tokens ($0.01) but costs 128 000
+// ($1.28). docs/limits.md promises that with max_tokens in every request
+// and text prompts the budget is not overshot; 10 such concurrent calls on
+// a key with max_budget $0.10 are all admitted and spend $12.80, 128 times
+// the budget. The estimate should multiply the output by n (and best_of).
+func TestAttackNChoicesOvershootsBudget(t *testing.T) {
+	up := nUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.1}`)["key"].(string)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do(t, "POST", gw+"/openai/v1/chat/completions", key, `{"model":"gpt-4o","n":128,"max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`)
+		}()
+	}
+	wg.Wait()
+	time.Sleep(300 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+key); s > 0.1+1e-9 {
+		t.Errorf("key spend $%v with max_budget $0.10 and max_tokens in every request", s)
 	}
 }
