@@ -264,3 +264,50 @@ func TestAttackNChoicesOvershootsBudget(t *testing.T) {
 		t.Errorf("key spend $%v with max_budget $0.10 and max_tokens in every request", s)
 	}
 }
+
+// bigJSONUpstream answers POST /v1/embeddings like OpenAI does for a batch
+// of inputs with encoding_format "float": a JSON body of a few MiB of
+// numbers with the usage at its end.
+func bigJSONUpstream(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"object":"list","data":[`)
+		for i := range 200 {
+			if i > 0 {
+				fmt.Fprint(w, ",")
+			}
+			fmt.Fprintf(w, `{"object":"embedding","index":%d,"embedding":[`, i)
+			fmt.Fprint(w, strings.TrimSuffix(strings.Repeat("-0.0123456789012345,", 1536), ","))
+			fmt.Fprint(w, "]}")
+		}
+		fmt.Fprint(w, `],"model":"text-embedding-3-small","usage":{"prompt_tokens":1600000,"total_tokens":1600000}}`)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAttackLargeJSONResponseIsFree shows that a non-streamed response over
+// 4 MiB is not metered at all (the meter drops the body and gives up), so
+// the call is charged cost_per_request, $0 on a token-priced endpoint. The
+// caller decides the size: a batch of embeddings with encoding_format
+// float (here 200 × 1536 floats, 6 MiB, 1.6 M input tokens = $4), or a chat
+// completion with logprobs/top_logprobs 20 (about 1 KiB per output token).
+// The usage sits at the end of the body, where it could be read from a
+// bounded tail as salvage.go does for SSE; failing that, the reservation
+// should be charged.
+func TestAttackLargeJSONResponseIsFree(t *testing.T) {
+	up := bigJSONUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 1}`)["key"].(string)
+	for range 3 {
+		resp, body := do(t, "POST", gw+"/openai/v1/embeddings", key, `{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"float"}`)
+		if resp.StatusCode != 200 || len(body) < 4<<20 {
+			t.Fatalf("%d, %d bytes", resp.StatusCode, len(body))
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+key); s < 4 {
+		t.Errorf("key spend $%v after 3 embedding calls of 1.6 M tokens ($4 each) on a $1 budget", s)
+	}
+}
