@@ -195,3 +195,27 @@ func TestAttackBadSpendQueriesAre5xx(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackLongerBudgetDurationNeverResets shows that lengthening a
+// budget_duration freezes spend for good: the stored period index is in
+// the old duration's units (e.g. days since the epoch), the new one's is
+// smaller (months since the epoch), and Counter.periodCurrent treats any
+// stored index >= the current one as current ("never rolled back"), so no
+// admission or charge ever starts a new period again. Shown with 1s → 2s
+// (the same happens with 1d → 1mo or 7d → 1mo): after the change, the
+// exhausted key is refused forever although several 2 s periods ended.
+// The period's length (or the duration string) should be part of the
+// stored period, and a different one should reset it.
+func TestAttackLongerBudgetDurationNeverResets(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	key := adminCall(t, gw, "POST", "/key/generate", `{"max_budget": 0.01, "budget_duration": "1s"}`)["key"].(string)
+	if resp, body := do(t, "POST", gw+"/flat", key, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("first call: %d %s", resp.StatusCode, body)
+	}
+	adminCall(t, gw, "POST", "/key/update", `{"key": "`+key+`", "budget_duration": "2s"}`)
+	time.Sleep(4500 * time.Millisecond) // at least two whole 2 s periods
+	if resp, body := do(t, "POST", gw+"/flat", key, `{}`); resp.StatusCode != 200 {
+		t.Errorf("call after two 2 s budget periods ended: %d %s", resp.StatusCode, body)
+	}
+}
