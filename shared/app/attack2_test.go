@@ -28,6 +28,10 @@ general_settings:
         usage: openai
         input_cost_per_token: 0.0000025
         output_cost_per_token: 0.00001
+    - path: /anthropic
+      target: ` + up + `
+      include_subpath: true
+      keyway: {usage: anthropic, input_cost_per_token: 0.000003, output_cost_per_token: 0.000015}
 keyway:
   key_cache_ttl: 0s
 `
@@ -309,5 +313,67 @@ func TestAttackLargeJSONResponseIsFree(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if s := spendOf(t, gw, "/key/info?key="+key); s < 4 {
 		t.Errorf("key spend $%v after 3 embedding calls of 1.6 M tokens ($4 each) on a $1 budget", s)
+	}
+}
+
+// slowAnthropicUpstream streams an Anthropic message: message_start (input
+// 1000, output 1), 50 text deltas, content_block_stop, then, 2 s later,
+// message_delta with the output count (4000) and message_stop.
+func slowAnthropicUpstream(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		fmt.Fprint(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4\",\"content\":[],\"usage\":{\"input_tokens\":1000,\"output_tokens\":1}}}\n\n")
+		fmt.Fprint(w, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+		for range 50 {
+			fmt.Fprint(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"word \"}}\n\n")
+			fl.Flush()
+		}
+		fmt.Fprint(w, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+		fl.Flush()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":4000}}\n\n")
+		fmt.Fprint(w, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAttackAnthropicDisconnectBeforeMessageDelta shows the Anthropic side
+// of the cut-stream hole: docs/metering.md says a client that disconnects
+// mid-stream is charged "the input tokens and the output so far", but the
+// output count only arrives in message_delta at the end, so a client that
+// hangs up after content_block_stop is charged message_start's
+// output_tokens (1) however much text it received: here $0.003015 instead
+// of $0.063 per call.
+func TestAttackAnthropicDisconnectBeforeMessageDelta(t *testing.T) {
+	up := slowAnthropicUpstream(t)
+	gw := startGateway(t, attackConfig(up.URL), nil).URL
+	key := adminCall(t, gw, "POST", "/key/generate", `{}`)["key"].(string)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", gw+"/anthropic/v1/messages",
+		strings.NewReader(`{"model":"claude-sonnet-4","stream":true,"max_tokens":4000,"messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "content_block_stop") {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	time.Sleep(500 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+key); s < 0.01 {
+		t.Errorf("key spend $%v for a cut stream that delivered the whole answer (1000 in, ~4000 out: $0.063)", s)
 	}
 }
