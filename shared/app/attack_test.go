@@ -219,3 +219,36 @@ func TestAttackLongerBudgetDurationNeverResets(t *testing.T) {
 		t.Errorf("call after two 2 s budget periods ended: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestAttackRevokedSecretReclaimsAnotherKeysID shows that a key's stable id
+// (token_id: the hash of its first secret, which spend, budgets and the
+// per-key day totals are keyed by) can be taken over. After bob's key is
+// rotated with /key/regenerate (say, because its secret leaked), the old
+// secret is free again, and an internal user who holds it may create a key
+// with that custom "key" value: the new key's token_id is bob's. Its calls
+// are then charged to bob's key counters and budget, and /spend/daily
+// group_by=key shows alice bob's key's totals. A token_id in use (or ever
+// used) should never be given to a new key (e.g. random token ids, or a
+// uniqueness check on token_id).
+func TestAttackRevokedSecretReclaimsAnotherKeysID(t *testing.T) {
+	gws := governanceGateways(t, "bolt", 1)
+	gw := gws[0]
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "alice", "user_role": "internal_user"}`)
+	adminCall(t, gw, "POST", "/user/new", `{"user_id": "bob", "user_role": "internal_user"}`)
+	ak := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "alice"}`)["key"].(string)
+	bob := adminCall(t, gw, "POST", "/key/generate", `{"user_id": "bob", "max_budget": 0.05}`)
+	old := bob["key"].(string)
+	newBob := adminCall(t, gw, "POST", "/key/regenerate", `{"key": "`+old+`"}`)["key"].(string)
+	st, out := call(t, "POST", gw+"/key/generate", ak, `{"key": "`+old+`"}`)
+	if st != 200 {
+		return // refused: fine
+	}
+	if out["token_id"] == bob["token_id"] {
+		t.Errorf("alice's new key got bob's token_id %v", out["token_id"])
+	}
+	do(t, "POST", gw+"/flat", old, `{}`) // alice's call with her new key
+	time.Sleep(200 * time.Millisecond)
+	if s := spendOf(t, gw, "/key/info?key="+newBob); s != 0 {
+		t.Errorf("bob's key shows spend $%v from alice's call", s)
+	}
+}
