@@ -114,7 +114,7 @@ func (g *Governor) Forward(w http.ResponseWriter, r *http.Request, ep *config.En
 		lease = l
 	}
 
-	obs := &observer{ep: ep, inject: req.injected, lease: lease}
+	obs := &observer{ep: ep, inject: req.injected, lease: lease, estimate: req.estimate}
 	rec := &statusWriter{ResponseWriter: w}
 	stopRenew := g.renew(lease)
 	defer func() {

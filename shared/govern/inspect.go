@@ -29,12 +29,17 @@ type inspected struct {
 	r        *http.Request
 	injected bool         // include_usage was added: strip the usage chunk
 	reserve  ledger.Nanos // held against budgets until settle
+	// estimate is the request's expected cost on a token-priced endpoint
+	// (cost_per_request plus the token estimate, or budget_reservation):
+	// the least a successful response whose usage never arrived is
+	// charged (a cut stream, an oversized body). 0 elsewhere.
+	estimate ledger.Nanos
 }
 
-// inspect reads the request body only when something needs it: the
-// include_usage injection on usage: openai endpoints, or a budget
-// reservation estimated from max_tokens on a token-priced endpoint.
-// Everything else passes untouched and streaming.
+// inspect reads the request body (JSON, at most MaxInspectBytes) only when
+// something needs it: the include_usage injection on usage: openai
+// endpoints, or the cost estimate of a token-priced endpoint (from
+// max_tokens and n). Everything else passes untouched and streaming.
 func inspect(r *http.Request, ep *config.Endpoint, parties []ledger.Party) inspected {
 	out := inspected{r: r}
 	m := &ep.Metering
@@ -45,19 +50,24 @@ func inspect(r *http.Request, ep *config.Endpoint, parties []ledger.Party) inspe
 	flat := ledger.FromDollars(ep.CostPerRequest)
 	wantInject := m.InjectStreamUsage && m.Usage == usage.FormatOpenAI && r.Method == http.MethodPost &&
 		(strings.HasSuffix(r.URL.Path, "/chat/completions") || strings.HasSuffix(r.URL.Path, "/completions"))
-	wantEstimate := budgeted && m.TokenPriced() && m.BudgetReservation == nil
-	switch {
-	case budgeted && m.BudgetReservation != nil:
-		out.reserve = flat + ledger.FromDollars(*m.BudgetReservation)
-	case budgeted && !m.TokenPriced():
-		out.reserve = flat // flat-priced: exact
+	tokenPriced := m.TokenPriced() && m.Usage != usage.FormatNone
+	wantEstimate := tokenPriced && m.BudgetReservation == nil
+	if m.BudgetReservation != nil {
+		out.estimate = flat + ledger.FromDollars(*m.BudgetReservation)
 	}
-	if !wantInject && !wantEstimate {
-		return out
+	var body []byte
+	ok := false
+	if wantInject || wantEstimate {
+		body, ok = readSmallJSON(r)
 	}
-	body, ok := readSmallJSON(r)
 	if wantEstimate {
-		out.reserve = flat + estimate(m, body, ok, r.ContentLength)
+		out.estimate = flat + estimate(m, body, ok, r.ContentLength)
+	}
+	switch {
+	case budgeted && tokenPriced:
+		out.reserve = out.estimate
+	case budgeted:
+		out.reserve = flat // flat-priced: exact
 	}
 	if !ok {
 		return out
@@ -101,8 +111,9 @@ func readSmallJSON(r *http.Request) (body []byte, ok bool) {
 
 // estimate is the token part of a reservation: the prompt at about one
 // token per 4 bytes of body (an over-estimate for JSON), plus max_tokens
-// (max_completion_tokens, max_output_tokens) or DefaultReserveOutputTokens,
-// at the endpoint's highest prices.
+// (max_completion_tokens, max_output_tokens) or DefaultReserveOutputTokens
+// for each of the n (or best_of) choices asked for, at the endpoint's
+// highest prices.
 func estimate(m *config.Metering, body []byte, ok bool, contentLength int64) ledger.Nanos {
 	inTokens := contentLength / 4
 	outTokens := int64(DefaultReserveOutputTokens)
@@ -112,6 +123,8 @@ func estimate(m *config.Metering, body []byte, ok bool, contentLength int64) led
 			MaxTokens           *int64 `json:"max_tokens"`
 			MaxCompletionTokens *int64 `json:"max_completion_tokens"`
 			MaxOutputTokens     *int64 `json:"max_output_tokens"`
+			N                   *int64 `json:"n"`
+			BestOf              *int64 `json:"best_of"`
 		}
 		if json.Unmarshal(body, &req) == nil {
 			for _, v := range []*int64{req.MaxTokens, req.MaxCompletionTokens, req.MaxOutputTokens} {
@@ -120,6 +133,13 @@ func estimate(m *config.Metering, body []byte, ok bool, contentLength int64) led
 					break
 				}
 			}
+			choices := int64(1)
+			for _, v := range []*int64{req.N, req.BestOf} {
+				if v != nil && *v > choices {
+					choices = min(*v, 1024)
+				}
+			}
+			outTokens *= choices
 		}
 	}
 	if inTokens < 0 {

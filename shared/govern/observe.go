@@ -26,9 +26,10 @@ var rateLimitHeaders = []string{
 
 // observer is the proxy.Observer of one request.
 type observer struct {
-	ep     *config.Endpoint
-	inject bool
-	lease  *ledger.Lease
+	ep       *config.Endpoint
+	inject   bool
+	lease    *ledger.Lease
+	estimate ledger.Nanos // see inspected.estimate
 
 	responded    bool
 	meter        *usage.Meter
@@ -121,12 +122,24 @@ type metered struct {
 	cost   ledger.Nanos
 }
 
-// result prices the metered usage. cost = cost_per_request + input tokens ×
-// input price + cached input tokens × cache price + output tokens × output
-// price, for the model the response named; an upstream-reported cost
-// (x-litellm-response-cost) replaces it. A response without usage costs
-// cost_per_request and says why.
-func (o *observer) result() metered {
+// maxTokens bounds a token count read from a response: no real response
+// carries more, and a bound keeps a hostile or broken upstream (or a
+// response whose body the caller wrote) from charging a negative or
+// wrapped-around amount.
+const maxTokens = 1 << 40
+
+func clampTokens(n int64) int64 { return min(max(n, 0), maxTokens) }
+
+// result prices the metered usage for a response that ended with status.
+// cost = cost_per_request + uncached input tokens × input price + cached
+// input tokens × cache price + output tokens × output price, for the model
+// the response named; an upstream-reported cost (x-litellm-response-cost)
+// replaces it. A response without usage costs cost_per_request and says
+// why; on a token-priced endpoint a successful (2xx) response whose usage
+// did not arrive whole (a cut stream, an oversized body, a stream that
+// never sent its final usage) costs at least the request's estimate, so
+// that cutting a response short is never cheaper than letting it finish.
+func (o *observer) result(status int) metered {
 	m := &o.ep.Metering
 	var out metered
 	flat := ledger.FromDollars(o.ep.CostPerRequest)
@@ -140,6 +153,8 @@ func (o *observer) result() metered {
 	default:
 		out.u = o.meter.Usage()
 		switch {
+		case out.u.Found && out.u.Problem != "":
+			out.source = out.u.Source + " (partial: " + out.u.Problem + ")"
 		case out.u.Found:
 			out.source = out.u.Source
 		case out.u.Problem != "":
@@ -148,23 +163,32 @@ func (o *observer) result() metered {
 			out.source = "missing: no usage in response"
 		}
 	}
+	u := &out.u
+	u.InputTokens, u.OutputTokens = clampTokens(u.InputTokens), clampTokens(u.OutputTokens)
+	u.CachedInputTokens = clampTokens(u.CachedInputTokens)
 	out.cost = flat
-	if out.u.Found {
-		p := m.Price(out.u.Model)
+	if u.Found {
+		p := m.Price(u.Model)
 		cachePrice := p.InputCostPerToken
 		if p.CacheReadInputTokenCost != nil {
 			cachePrice = *p.CacheReadInputTokenCost
 		}
-		out.cost += ledger.FromDollars(float64(out.u.UncachedInputTokens())*p.InputCostPerToken +
-			float64(out.u.CachedInputTokens)*cachePrice +
-			float64(out.u.OutputTokens)*p.OutputCostPerToken)
+		out.cost += ledger.FromDollars(float64(u.UncachedInputTokens())*p.InputCostPerToken +
+			float64(u.CachedInputTokens)*cachePrice +
+			float64(u.OutputTokens)*p.OutputCostPerToken)
 	}
 	if o.headerCost != nil {
 		out.cost = ledger.FromDollars(*o.headerCost)
 		out.source = "header"
-		if out.u.Found {
-			out.source = "header (" + out.u.Source + " tokens)"
+		if u.Found {
+			out.source = "header (" + u.Source + " tokens)"
 		}
+		return out
+	}
+	incomplete := !u.Found || u.Problem != ""
+	if o.estimate > out.cost && incomplete && status >= 200 && status < 300 && m.Usage != usage.FormatNone {
+		out.cost = o.estimate
+		out.source += "; charged the estimate"
 	}
 	return out
 }

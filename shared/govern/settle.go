@@ -20,7 +20,7 @@ import (
 // then logged at error level with everything needed to re-apply it.
 func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Principal, ep *config.Endpoint,
 	lease *ledger.Lease, obs *observer, status int, start time.Time) {
-	m := obs.result()
+	m := obs.result(status)
 	end := g.o.Now()
 	entry.Model = m.u.Model
 	// Input tokens include cached ones on every API (usage.TotalInputTokens).

@@ -29,10 +29,24 @@ type Nanos int64
 // NanosPerDollar converts dollars to Nanos.
 const NanosPerDollar = 1_000_000_000
 
+// MaxDollars is the largest amount Nanos holds safely (about $9.2e9 is
+// int64's limit); FromDollars saturates there.
+const MaxDollars = 9e9
+
 // FromDollars converts a dollar amount to Nanos, rounding to the nearest
-// nano-dollar. Callers validate the range first (config and admin refuse
-// amounts that do not fit).
-func FromDollars(d float64) Nanos { return Nanos(math.Round(d * NanosPerDollar)) }
+// nano-dollar. It saturates: NaN and negative amounts are 0, amounts above
+// MaxDollars are MaxDollars, so no input (a huge usage count, a hostile
+// upstream) can wrap around to a negative charge. Config and the admin API
+// refuse amounts out of range before they get here.
+func FromDollars(d float64) Nanos {
+	switch {
+	case math.IsNaN(d) || d <= 0:
+		return 0
+	case d >= MaxDollars:
+		return Nanos(MaxDollars * NanosPerDollar)
+	}
+	return Nanos(math.Round(d * NanosPerDollar))
+}
 
 // Dollars is n in dollars, for display.
 func (n Nanos) Dollars() float64 { return float64(n) / NanosPerDollar }
