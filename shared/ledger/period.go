@@ -63,37 +63,61 @@ func ParsePeriod(s string) (Period, error) {
 // IsZero reports whether p never ends.
 func (p Period) IsZero() bool { return p.fixed == 0 && p.months == 0 }
 
-// Index is the number of the period containing t (0 for the zero Period).
+// Index identifies the period containing t: its start, in Unix seconds
+// (0 for the zero Period). Stores keep it beside spend and compare it with
+// < and >=. Being a time rather than a count, it stays comparable when
+// budget_duration changes: a longer duration never leaves a stored period
+// looking current forever, and the first period boundary of the new
+// duration after the stored one starts a new period.
 func (p Period) Index(t time.Time) int64 {
-	t = t.UTC()
-	switch {
-	case p.fixed > 0:
-		return t.Unix() / int64(p.fixed/time.Second)
-	case p.months > 0:
-		return int64((t.Year()-1970)*12+int(t.Month())-1) / int64(p.months)
+	if p.IsZero() {
+		return 0
 	}
-	return 0
+	return p.start(p.number(t)).Unix()
 }
 
-// Start is when period i begins (the zero time for the zero Period).
-func (p Period) Start(i int64) time.Time {
-	switch {
-	case p.fixed > 0:
-		return time.Unix(i*int64(p.fixed/time.Second), 0).UTC()
-	case p.months > 0:
-		m := i * int64(p.months)
-		return time.Date(1970+int(m/12), time.Month(m%12)+1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	return time.Time{}
-}
+// Start is when the period with Index i begins.
+func (p Period) Start(i int64) time.Time { return time.Unix(i, 0).UTC() }
 
 // End is when the period containing t ends (nil for the zero Period).
 func (p Period) End(t time.Time) *time.Time {
 	if p.IsZero() {
 		return nil
 	}
-	e := p.Start(p.Index(t) + 1)
+	e := p.start(p.number(t) + 1)
 	return &e
+}
+
+// number counts periods from the Unix epoch to the one containing t.
+func (p Period) number(t time.Time) int64 {
+	t = t.UTC()
+	switch {
+	case p.fixed > 0:
+		return floorDiv(t.Unix(), int64(p.fixed/time.Second))
+	case p.months > 0:
+		return floorDiv(int64((t.Year()-1970)*12+int(t.Month())-1), int64(p.months))
+	}
+	return 0
+}
+
+// start is when period number n begins.
+func (p Period) start(n int64) time.Time {
+	switch {
+	case p.fixed > 0:
+		return time.Unix(n*int64(p.fixed/time.Second), 0).UTC()
+	case p.months > 0:
+		m := n * int64(p.months)
+		return time.Date(1970, time.Month(m+1), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // Window is the fixed 60 s rate window containing t (Unix minutes).

@@ -34,7 +34,7 @@ func TestPeriod(t *testing.T) {
 		if got := p.End(at); got == nil || !got.Equal(tt.end) {
 			t.Errorf("%s: end got %v; want %v", tt.spec, got, tt.end)
 		}
-		if p.Index(tt.end) != i+1 || p.Index(tt.end.Add(-time.Nanosecond)) != i {
+		if p.Index(tt.end) != tt.end.Unix() || p.Index(tt.end.Add(-time.Nanosecond)) != i || i != tt.start.Unix() {
 			t.Errorf("%s: the period does not change exactly at its end", tt.spec)
 		}
 	}
@@ -45,6 +45,19 @@ func TestPeriod(t *testing.T) {
 	}
 	if p, _ := ParsePeriod(""); !p.IsZero() || p.End(at) != nil || p.Index(at) != 0 {
 		t.Errorf("empty period: want the zero Period that never ends")
+	}
+}
+
+// TestPeriodIndexComparableAcrossDurations: the index is the period's start,
+// so after budget_duration grows (1d → 1mo) the stored day's index is not
+// "current" forever: the next month's index is larger.
+func TestPeriodIndexComparableAcrossDurations(t *testing.T) {
+	day, _ := ParsePeriod("1d")
+	month, _ := ParsePeriod("1mo")
+	at := time.Date(2026, 12, 20, 10, 0, 0, 0, time.UTC)
+	stored := day.Index(at)
+	if next := month.Index(time.Date(2027, 1, 1, 0, 0, 1, 0, time.UTC)); next <= stored {
+		t.Errorf("next month's index %d is not after the stored day's %d", next, stored)
 	}
 }
 
