@@ -74,6 +74,11 @@ func (h *handler) spendLogs(c *call) (any, *apierr.Error) {
 		f.Limit = int(*n)
 	}
 	f.Cursor, _ = v.str("cursor")
+	if f.Cursor != "" {
+		if _, err := ledger.DecodeCursor(f.Cursor); err != nil {
+			return nil, apierr.BadRequest("cursor", "cursor is not one this API returned (take it from the X-Keyway-Next-Cursor header)")
+		}
+	}
 
 	switch c.scope {
 	case own:
@@ -157,8 +162,8 @@ func dateRange(v *values, defDays int) (start, end time.Time, e *apierr.Error) {
 			start = end.AddDate(0, 0, -defDays)
 		}
 	}
-	if hasStart && hasEnd && !start.Before(end) {
-		return start, end, apierr.BadRequest("end_date", "end_date must not be before start_date")
+	if (hasStart || hasEnd || defDays > 0) && !start.IsZero() && !end.IsZero() && !start.Before(end) {
+		return start, end, apierr.BadRequest("start_date", "start_date must not be after end_date (end_date defaults to today, UTC)")
 	}
 	return start, end, nil
 }
