@@ -27,12 +27,16 @@ func TestConformance(t *testing.T) {
 // plantKey writes k as CreateKey does (record and indexes) but without
 // checking that its user and team exist (keystest.PlantKey).
 func plantKey(ctx context.Context, s keys.Store, k *keys.Key) error {
-	return s.(*Store).update(ctx, func(tx *bbolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k); err != nil {
+	err := s.(*Store).update(ctx, func(tx *bbolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k, 1); err != nil {
 			return err
 		}
 		return indexKey(tx, k)
 	})
+	if err == nil {
+		k.Version = 1
+	}
+	return err
 }
 
 func TestOpenCreatesPrivateFile(t *testing.T) {

@@ -11,6 +11,7 @@ package dynamostore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -61,13 +62,14 @@ func (st *Store) CreateUser(ctx context.Context, u *keys.User) error {
 	if u.UserID == "" {
 		return fmt.Errorf("creating user: empty user id")
 	}
-	it, err := encodeUser(u)
+	it, err := encodeUser(u, 1)
 	if err != nil {
 		return fmt.Errorf("creating user: %w", err)
 	}
 	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
 		return fmt.Errorf("creating user %q: %w", u.UserID, err)
 	}
+	u.Version = 1
 	return nil
 }
 
@@ -91,13 +93,14 @@ func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 	if u.UserID == "" {
 		return fmt.Errorf("updating user: %w", keys.ErrNotFound)
 	}
-	it, err := encodeUser(u)
+	it, err := encodeUser(u, u.Version+1)
 	if err != nil {
 		return fmt.Errorf("updating user: %w", err)
 	}
-	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+	if err := st.putVersioned(ctx, it, userPK(u.UserID), u.Version); err != nil {
 		return fmt.Errorf("updating user %q: %w", u.UserID, err)
 	}
+	u.Version++
 	return nil
 }
 
@@ -128,13 +131,14 @@ func (st *Store) CreateTeam(ctx context.Context, t *keys.Team) error {
 	if t.TeamID == "" {
 		return fmt.Errorf("creating team: empty team id")
 	}
-	it, err := encodeTeam(t)
+	it, err := encodeTeam(t, 1)
 	if err != nil {
 		return fmt.Errorf("creating team: %w", err)
 	}
 	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
 		return fmt.Errorf("creating team %q: %w", t.TeamID, err)
 	}
+	t.Version = 1
 	return nil
 }
 
@@ -158,14 +162,41 @@ func (st *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
 	if t.TeamID == "" {
 		return fmt.Errorf("updating team: %w", keys.ErrNotFound)
 	}
-	it, err := encodeTeam(t)
+	it, err := encodeTeam(t, t.Version+1)
 	if err != nil {
 		return fmt.Errorf("updating team: %w", err)
 	}
-	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+	if err := st.putVersioned(ctx, it, teamPK(t.TeamID), t.Version); err != nil {
 		return fmt.Errorf("updating team %q: %w", t.TeamID, err)
 	}
+	t.Version++
 	return nil
+}
+
+// putVersioned replaces the item at key with it if the stored item's
+// version is still ver: keys.ErrNotFound when there is no item,
+// keys.ErrConflict when it has another version. An item from before
+// versions has none and matches ver 0.
+func (st *Store) putVersioned(ctx context.Context, it, key item, ver int64) error {
+	cond := "#v = :v"
+	var vals item
+	if ver == 0 {
+		cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
+	} else {
+		vals = verVals(ver)
+	}
+	err := st.write(ctx, []op{st.put(it, cond, namesVer, vals, errConflict)})
+	if !errors.Is(err, errConflict) {
+		return err
+	}
+	cur, gerr := st.getItem(ctx, key)
+	switch {
+	case gerr != nil:
+		return gerr
+	case cur == nil:
+		return keys.ErrNotFound
+	}
+	return fmt.Errorf("version %d, stored %d: %w", ver, itemVersion(cur), keys.ErrConflict)
 }
 
 // DeleteTeam implements keys.Store. The team's keys stay (with their
