@@ -210,40 +210,113 @@ func applyKey(k *keys.Key, v *values, now time.Time) {
 }
 
 // changeKey applies an update or regenerate request to k after the policy
-// checks: admin-only fields, the owner, the team and the alias.
+// checks: checkKeyChange (which reads the store) then applyKeyChange.
 func (h *handler) changeKey(c *call, k *keys.Key, v *values) *apierr.Error {
+	if e := h.checkKeyChange(c, k, v); e != nil {
+		return e
+	}
+	return h.applyKeyChange(c, k, v, h.utcNow())
+}
+
+// checkKeyChange is the part of the policy checks of an update or
+// regenerate that reads the store (team membership, alias use), made
+// against the key as found (pre).
+func (h *handler) checkKeyChange(c *call, pre *keys.Key, v *values) *apierr.Error {
 	if e := c.checkFields(v); e != nil {
 		return e
 	}
+	if uid, ok := v.str("user_id"); ok && uid != pre.UserID {
+		if _, e := c.keyOwner(uid, true); e != nil {
+			return e
+		}
+	}
+	if tid, ok := v.str("team_id"); ok && tid != pre.TeamID {
+		if e := h.canTeam(c, tid, "team_id"); e != nil {
+			return e
+		}
+	}
+	if alias, ok := v.str("key_alias"); ok {
+		if e := h.aliasFree(c, alias, pre.TokenID); e != nil {
+			return e
+		}
+	}
+	if s, ok := v.str("duration"); ok {
+		d, _ := parseDuration(s)
+		if e := c.checkExpiry(new(d.after(h.utcNow()))); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// applyKeyChange sets the request's fields on k, and only those. It reads
+// nothing from the store, so it can run inside keys.Store.ModifyKey on the
+// latest record; the store refuses a user or team that does not exist.
+func (h *handler) applyKeyChange(c *call, k *keys.Key, v *values, now time.Time) *apierr.Error {
 	if uid, ok := v.str("user_id"); ok && uid != k.UserID {
 		owner, e := c.keyOwner(uid, true)
 		if e != nil {
 			return e
 		}
-		k.UserID = owner // the store refuses a user that does not exist
+		k.UserID = owner
 	}
-	if tid, ok := v.str("team_id"); ok && tid != k.TeamID {
-		if e := h.canTeam(c, tid, "team_id"); e != nil {
-			return e
-		}
-		k.TeamID = tid // the store refuses a team that does not exist
-	}
-	if alias, ok := v.str("key_alias"); ok {
-		if e := h.aliasFree(c, alias, k.TokenID); e != nil {
-			return e
-		}
-	}
-	now := h.utcNow()
-	if s, ok := v.str("duration"); ok {
-		d, _ := parseDuration(s)
-		if e := c.checkExpiry(new(d.after(now))); e != nil {
-			return e
-		}
+	if tid, ok := v.str("team_id"); ok {
+		k.TeamID = tid
 	}
 	applyKey(k, v, now)
 	k.UpdatedAt = now
 	k.UpdatedBy = c.actorID()
 	return checkRecordSize(k)
+}
+
+// errAliasTaken is modifyKey's answer when the key_alias the change gives
+// the key is held by another key; the handler names the alias.
+var errAliasTaken = apierr.BadRequest("key_alias", "key_alias is already used by another key; key_alias must be unique")
+
+// fnErr carries a handler's answer out of a keys.Store Modify* function.
+type fnErr struct{ e *apierr.Error }
+
+func (f fnErr) Error() string { return f.e.Message }
+
+// asAPI returns the answer a Modify* function gave, or nil.
+func asAPI(err error) *apierr.Error {
+	var f fnErr
+	if errors.As(err, &f) {
+		return f.e
+	}
+	return nil
+}
+
+// modifyKey runs change on the latest record of the current key under
+// token, in one store step (keys.Store.ModifyKey): a concurrent write to
+// the key (a block, a restriction) is never undone, and a loop of other
+// writes cannot starve this one. change must not read the store. canKey is
+// checked again on the latest record (its owner may have changed).
+func (h *handler) modifyKey(c *call, token, param string, change func(k *keys.Key) *apierr.Error) (*keys.Key, *apierr.Error) {
+	var k *keys.Key
+	e := h.retrying(c, func() *apierr.Error {
+		var err error
+		k, err = h.store.ModifyKey(c.ctx, token, func(k *keys.Key) error {
+			if e := c.canKey(k, param); e != nil {
+				return fnErr{e}
+			}
+			if e := change(k); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if errors.Is(err, keys.ErrExists) {
+			return errAliasTaken
+		}
+		if err != nil {
+			return h.keyWriteErr(c, err)
+		}
+		return nil
+	})
+	return k, e
 }
 
 // underKeyCap refuses a new key for userID when a caller that is not an
@@ -430,30 +503,28 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if !byKey && alias == "" {
 		return nil, apierr.BadRequest("key", "key (the key or its token) or key_alias is required")
 	}
-	e = h.retrying(c, func() *apierr.Error {
-		var e *apierr.Error
-		if byKey {
-			k, e = h.resolveKey(c, ref, "key")
-		} else {
-			k, e = h.keyByAlias(c, alias, "key_alias")
-		}
-		if e != nil {
-			return e
-		}
-		if e := c.canKey(k, "key"); e != nil {
-			return e
-		}
-		if e := h.changeKey(c, k, v); e != nil {
-			return e
-		}
-		if err := h.store.UpdateKey(c.ctx, k); err != nil {
-			if errors.Is(err, keys.ErrExists) {
-				return aliasTaken(k.KeyAlias)
-			}
-			return h.keyWriteErr(c, err)
-		}
-		return nil
+	if byKey {
+		k, e = h.resolveKey(c, ref, "key")
+	} else {
+		k, e = h.keyByAlias(c, alias, "key_alias")
+	}
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	if e := h.checkKeyChange(c, k, v); e != nil {
+		return nil, e
+	}
+	newAlias, _ := v.str("key_alias")
+	now := h.utcNow()
+	k, e = h.modifyKey(c, k.Token, "key", func(k *keys.Key) *apierr.Error {
+		return h.applyKeyChange(c, k, v, now)
 	})
+	if e == errAliasTaken {
+		return nil, aliasTaken(newAlias)
+	}
 	if e != nil {
 		return nil, e
 	}
@@ -711,24 +782,21 @@ func (h *handler) setBlocked(c *call, blocked bool) (any, *apierr.Error) {
 	if ref == "" {
 		return nil, apierr.BadRequest("key", "key (the key or its token) is required")
 	}
-	var k *keys.Key
-	e = h.retrying(c, func() *apierr.Error {
-		var e *apierr.Error
-		if k, e = h.resolveKey(c, ref, "key"); e != nil {
-			return e
-		}
-		if e := c.canKey(k, "key"); e != nil {
-			return e
-		}
-		if e := c.notOwnKey(k, "block", "key"); e != nil {
-			return e
-		}
+	k, e := h.resolveKey(c, ref, "key")
+	if e != nil {
+		return nil, e
+	}
+	if e := c.canKey(k, "key"); e != nil {
+		return nil, e
+	}
+	if e := c.notOwnKey(k, "block", "key"); e != nil {
+		return nil, e
+	}
+	now := h.utcNow()
+	k, e = h.modifyKey(c, k.Token, "key", func(k *keys.Key) *apierr.Error {
 		k.Blocked = blocked
-		k.UpdatedAt = h.utcNow()
+		k.UpdatedAt = now
 		k.UpdatedBy = c.actorID()
-		if err := h.store.UpdateKey(c.ctx, k); err != nil {
-			return h.storeErr(c, err, "key", "key")
-		}
 		return nil
 	})
 	if e != nil {

@@ -62,16 +62,14 @@ func (h *handler) teamNew(c *call) (any, *apierr.Error) {
 	}
 	for _, m := range members {
 		e := h.retrying(c, func() *apierr.Error {
-			u, err := h.store.GetUser(c.ctx, m.UserID)
-			if err != nil {
-				return h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
-			}
-			if slices.Contains(u.Teams, tid) {
+			_, err := h.store.ModifyUser(c.ctx, m.UserID, func(u *keys.User) error {
+				if !slices.Contains(u.Teams, tid) {
+					u.Teams = append(u.Teams, tid)
+					u.UpdatedAt = now
+				}
 				return nil
-			}
-			u.Teams = append(u.Teams, tid)
-			u.UpdatedAt = now
-			if err := h.store.UpdateUser(c.ctx, u); err != nil {
+			})
+			if err != nil {
 				return h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
 			}
 			return nil
@@ -128,18 +126,22 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 	if !ok {
 		return nil, apierr.BadRequest("team_id", "team_id is required")
 	}
+	now := h.utcNow()
 	var t *keys.Team
 	e = h.retrying(c, func() *apierr.Error {
 		var err error
-		if t, err = h.store.GetTeam(c.ctx, tid); err != nil {
-			return h.storeErr(c, err, "team "+quote(tid), "team_id")
-		}
-		applyTeam(t, v)
-		t.UpdatedAt = h.utcNow()
-		if e := checkRecordSize(t); e != nil {
+		t, err = h.store.ModifyTeam(c.ctx, tid, func(t *keys.Team) error {
+			applyTeam(t, v)
+			t.UpdatedAt = now
+			if e := checkRecordSize(t); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
 			return e
 		}
-		if err := h.store.UpdateTeam(c.ctx, t); err != nil {
+		if err != nil {
 			return h.storeErr(c, err, "team "+quote(tid), "team_id")
 		}
 		return nil
@@ -231,19 +233,14 @@ func (h *handler) dropMembership(c *call, tid string) *apierr.Error {
 			continue
 		}
 		e := h.retrying(c, func() *apierr.Error {
-			fresh, err := h.store.GetUser(c.ctx, u.UserID)
-			if isNotFound(err) {
+			_, err := h.store.ModifyUser(c.ctx, u.UserID, func(u *keys.User) error {
+				if slices.Contains(u.Teams, tid) {
+					u.Teams = slices.DeleteFunc(u.Teams, func(s string) bool { return s == tid })
+					u.UpdatedAt = h.utcNow()
+				}
 				return nil
-			}
-			if err != nil {
-				return h.storeErr(c, err, "user", "team_ids")
-			}
-			if !slices.Contains(fresh.Teams, tid) {
-				return nil
-			}
-			fresh.Teams = slices.DeleteFunc(fresh.Teams, func(s string) bool { return s == tid })
-			fresh.UpdatedAt = h.utcNow()
-			if err := h.store.UpdateUser(c.ctx, fresh); err != nil && !isNotFound(err) {
+			})
+			if err != nil && !isNotFound(err) {
 				return h.storeErr(c, err, "user", "team_ids")
 			}
 			return nil

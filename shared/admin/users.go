@@ -207,21 +207,28 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	if e := h.checkTeams(c, teams, "teams"); e != nil {
 		return nil, e
 	}
+	// One store step on the latest record (keys.Store.ModifyUser): only
+	// the request's fields change, so a concurrent demotion or block is
+	// never undone, and a loop of self-updates cannot starve an admin's.
+	now := h.utcNow()
 	var u *keys.User
 	e = h.retrying(c, func() *apierr.Error {
 		var err error
-		if u, err = h.store.GetUser(c.ctx, uid); err != nil {
-			return h.storeErr(c, err, "user "+quote(uid), "user_id")
-		}
-		applyUser(u, v)
-		if v.has("teams") {
-			u.Teams = teams
-		}
-		u.UpdatedAt = h.utcNow()
-		if e := checkRecordSize(u); e != nil {
+		u, err = h.store.ModifyUser(c.ctx, uid, func(u *keys.User) error {
+			applyUser(u, v)
+			if v.has("teams") {
+				u.Teams = teams
+			}
+			u.UpdatedAt = now
+			if e := checkRecordSize(u); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
 			return e
 		}
-		if err := h.store.UpdateUser(c.ctx, u); err != nil {
+		if err != nil {
 			return h.storeErr(c, err, "user "+quote(uid), "user_id")
 		}
 		return nil

@@ -146,32 +146,70 @@ func (s *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		if err := checkVersion("key", abbrev(k.Token), old.Version, k.Version); err != nil {
 			return err
 		}
-		if keyID(k) != keyID(old) {
-			return fmt.Errorf("key %s: token_id is set only at creation", abbrev(k.Token))
-		}
-		if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
-			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
-		}
-		if err := checkOwners(tx, k, old); err != nil {
-			return err
-		}
-		if err := unindexKey(tx, old); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k, k.Version+1); err != nil {
-			return fmt.Errorf("updating key %s: %w", abbrev(k.Token), err)
-		}
-		if k.Blocked {
-			if _, err := deleteRotations(tx, k.Token); err != nil {
-				return err
-			}
-		}
-		return indexKey(tx, k)
+		return replaceKey(tx, old, k)
 	})
 	if err == nil {
 		k.Version++
 	}
 	return err
+}
+
+// replaceKey writes k over the current key old (same token) at the next
+// version: the rules of UpdateKey, inside the caller's transaction.
+func replaceKey(tx *bbolt.Tx, old, k *keys.Key) error {
+	if err := checkCurrent(k); err != nil {
+		return err
+	}
+	if k.Token != old.Token || keyID(k) != keyID(old) {
+		return fmt.Errorf("key %s: token and token_id are set only at creation", abbrev(old.Token))
+	}
+	if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
+		return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+	}
+	if err := checkOwners(tx, k, old); err != nil {
+		return err
+	}
+	if err := unindexKey(tx, old); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bucketKeys), k.Token, k, old.Version+1); err != nil {
+		return fmt.Errorf("updating key %s: %w", abbrev(k.Token), err)
+	}
+	if k.Blocked {
+		if _, err := deleteRotations(tx, k.Token); err != nil {
+			return err
+		}
+	}
+	return indexKey(tx, k)
+}
+
+// ModifyKey applies fn to the current key under token inside one write
+// transaction, so nothing can be written between its read and its write.
+func (s *Store) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
+	var out *keys.Key
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		old, err := getCurrentKey(tx, token)
+		if err != nil {
+			return err
+		}
+		k, err := getCurrentKey(tx, token) // fn's own copy
+		if err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+		if err := replaceKey(tx, old, k); err != nil {
+			return err
+		}
+		k.Version = old.Version + 1
+		out = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteKey removes the record stored under token. For a current key that

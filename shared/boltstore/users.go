@@ -66,6 +66,35 @@ func (s *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 	return err
 }
 
+// ModifyUser applies fn to the stored user inside one write transaction.
+func (s *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
+	var out *keys.User
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		u, err := getJSON[keys.User](b, userID)
+		if err != nil {
+			return err
+		}
+		if userID == "" || u == nil {
+			return fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
+		}
+		ver := u.Version
+		if err := fn(u); err != nil {
+			return err
+		}
+		if u.UserID != userID {
+			return fmt.Errorf("user %q: user_id cannot change", userID)
+		}
+		u.Version = ver + 1
+		out = u
+		return putJSON(b, userID, u, ver+1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeleteUser removes the user, every current key indexed under it, and the
 // rotation records pointing at those keys, in one transaction: an old secret
 // in its grace period authenticates as the user's key, so it must go with
@@ -183,6 +212,35 @@ func (s *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
 		t.Version++
 	}
 	return err
+}
+
+// ModifyTeam applies fn to the stored team inside one write transaction.
+func (s *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
+	var out *keys.Team
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTeams)
+		t, err := getJSON[keys.Team](b, teamID)
+		if err != nil {
+			return err
+		}
+		if teamID == "" || t == nil {
+			return fmt.Errorf("team %q: %w", teamID, keys.ErrNotFound)
+		}
+		ver := t.Version
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.TeamID != teamID {
+			return fmt.Errorf("team %q: team_id cannot change", teamID)
+		}
+		t.Version = ver + 1
+		out = t
+		return putJSON(b, teamID, t, ver+1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteTeam removes the team record only. The team's keys stay, still

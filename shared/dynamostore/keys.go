@@ -191,34 +191,89 @@ func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 		if cur.version != k.Version {
 			return fmt.Errorf("version %d, stored %d: %w", k.Version, cur.version, keys.ErrConflict)
 		}
-		if keyID(k) != keyID(cur.key) {
-			return fmt.Errorf("token_id is set only at creation")
-		}
-		back := cur.rotatedFrom
-		var live []string
-		if k.Blocked {
-			if live, err = st.liveRotations(ctx, k.Token, cur.rotatedFrom); err != nil {
-				return err
-			}
-			back = nil
-		}
-		it, err := encodeKey(k, cur.version+1, back)
-		if err != nil {
-			return err
-		}
-		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
-		ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
-		ops = append(ops, st.ownerChecks(k, cur.key)...)
-		for _, r := range live {
-			ops = append(ops, st.delRotation(r, k.Token))
-		}
-		return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
+		return st.replaceKey(ctx, cur, k)
 	})
 	if err != nil {
 		return fmt.Errorf("updating key: %w", err)
 	}
 	k.Version++
 	return nil
+}
+
+// replaceKey writes k over the current key cur (as read) under a condition
+// on cur's version: errConflict when it changed since.
+func (st *Store) replaceKey(ctx context.Context, cur *keyRecord, k *keys.Key) error {
+	if k.RotatedTo != "" {
+		return fmt.Errorf("rotated_to is set only by RotateKey")
+	}
+	if k.Token != cur.key.Token || keyID(k) != keyID(cur.key) {
+		return fmt.Errorf("token and token_id are set only at creation")
+	}
+	back := cur.rotatedFrom
+	var live []string
+	if k.Blocked {
+		var err error
+		if live, err = st.liveRotations(ctx, k.Token, cur.rotatedFrom); err != nil {
+			return err
+		}
+		back = nil
+	}
+	it, err := encodeKey(k, cur.version+1, back)
+	if err != nil {
+		return err
+	}
+	ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
+	ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
+	ops = append(ops, st.ownerChecks(k, cur.key)...)
+	for _, r := range live {
+		ops = append(ops, st.delRotation(r, k.Token))
+	}
+	return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
+}
+
+// maxModifyTries bounds ModifyKey, ModifyUser and ModifyTeam: each try is
+// one read and one conditional write back to back, retried at once when
+// another write came in between.
+const maxModifyTries = 32
+
+// ModifyKey implements keys.Store: read, fn, write conditional on the
+// version read, again from a fresh read when another write came between.
+func (st *Store) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
+	var out *keys.Key
+	var err error
+	for range maxModifyTries {
+		var it item
+		if it, err = st.getItem(ctx, keyPK(token)); err != nil {
+			break
+		}
+		if it == nil {
+			err = keys.ErrNotFound
+			break
+		}
+		var cur, mine *keyRecord
+		if cur, err = decodeKey(it); err != nil {
+			break
+		}
+		if cur.key.RotatedTo != "" {
+			err = keys.ErrNotFound // a grace secret is not a key to change
+			break
+		}
+		if mine, err = decodeKey(it); err != nil { // fn's own copy
+			break
+		}
+		if err = fn(mine.key); err != nil {
+			return nil, err
+		}
+		if err = st.replaceKey(ctx, cur, mine.key); !errors.Is(err, errConflict) {
+			out = mine.key
+			out.Version = cur.version + 1
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("modifying key: %w", err)
+	}
+	return out, nil
 }
 
 // aliasOf is the alias a record holds: rotation records hold none.

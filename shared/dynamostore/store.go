@@ -104,6 +104,97 @@ func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 	return nil
 }
 
+// ModifyUser implements keys.Store: read, fn, put conditional on the
+// version read, again from a fresh read when another write came between.
+func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
+	var out *keys.User
+	err := modify(ctx, st, userPK(userID), decodeUser, func(u *keys.User) error {
+		if err := fn(u); err != nil {
+			return err
+		}
+		if u.UserID != userID {
+			return fmt.Errorf("user_id cannot change")
+		}
+		return nil
+	}, func(u *keys.User, ver int64) (item, error) { return encodeUser(u, ver) }, func(u *keys.User) { out = u })
+	if err != nil {
+		return nil, fmt.Errorf("modifying user %q: %w", userID, err)
+	}
+	return out, nil
+}
+
+// ModifyTeam implements keys.Store as ModifyUser.
+func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
+	var out *keys.Team
+	err := modify(ctx, st, teamPK(teamID), decodeTeam, func(t *keys.Team) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.TeamID != teamID {
+			return fmt.Errorf("team_id cannot change")
+		}
+		return nil
+	}, func(t *keys.Team, ver int64) (item, error) { return encodeTeam(t, ver) }, func(t *keys.Team) { out = t })
+	if err != nil {
+		return nil, fmt.Errorf("modifying team %q: %w", teamID, err)
+	}
+	return out, nil
+}
+
+// modify is ModifyUser and ModifyTeam: read the item at key, decode, apply
+// fn, encode at the next version, put conditional on the version read.
+func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error), fn func(*T) error,
+	encode func(*T, int64) (item, error), done func(*T)) error {
+	for range maxModifyTries {
+		it, err := st.getItem(ctx, key)
+		if err != nil {
+			return err
+		}
+		if it == nil || len(key) == 0 {
+			return keys.ErrNotFound
+		}
+		r, err := decode(it)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		ver := itemVersion(it)
+		out, err := encode(r, ver+1)
+		if err != nil {
+			return err
+		}
+		cond := "#v = :v"
+		var vals item
+		if ver == 0 {
+			cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
+		} else {
+			vals = verVals(ver)
+		}
+		err = st.write(ctx, []op{st.put(out, cond, namesVer, vals, errConflict)})
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		setVersion(r, ver+1)
+		done(r)
+		return nil
+	}
+	return errConflict
+}
+
+func setVersion(r any, ver int64) {
+	switch r := r.(type) {
+	case *keys.User:
+		r.Version = ver
+	case *keys.Team:
+		r.Version = ver
+	}
+}
+
 // ListUsers implements keys.Store: one Query on gsi1's USERS partition.
 func (st *Store) ListUsers(ctx context.Context) ([]*keys.User, error) {
 	items, err := st.query(ctx, &dynamodb.QueryInput{

@@ -224,6 +224,18 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, userID string) (*User, error)
 	UpdateUser(ctx context.Context, u *User) error
+	// ModifyUser applies fn to the stored user and writes the result, as
+	// one atomic step: fn always sees the latest record, so what it does
+	// not change stays as any concurrent writer left it. fn may run more
+	// than once (it must only change the record it is given, and must not
+	// call the store); its error aborts with nothing written. It returns
+	// the record written. ErrNotFound when there is no user; ErrConflict
+	// only when concurrent writers kept winning for a bounded number of
+	// tries (DynamoDB; never on bbolt, which runs fn inside its write
+	// transaction). This, not Get-then-Update, is how a change that must
+	// win (a block, a demotion) is written: it cannot be starved by a loop
+	// of other writes to the record.
+	ModifyUser(ctx context.Context, userID string, fn func(*User) error) (*User, error)
 	// DeleteUser removes the user and every key it owns (including rotation
 	// records), so that nothing left behind can authenticate. It returns the
 	// tokens removed. Keys that name userID are removed even when the user
@@ -235,6 +247,8 @@ type Store interface {
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, teamID string) (*Team, error)
 	UpdateTeam(ctx context.Context, t *Team) error
+	// ModifyTeam is ModifyUser for a team.
+	ModifyTeam(ctx context.Context, teamID string, fn func(*Team) error) (*Team, error)
 	DeleteTeam(ctx context.Context, teamID string) error
 	ListTeams(ctx context.Context) ([]*Team, error)
 
@@ -254,6 +268,11 @@ type Store interface {
 	// write: blocking a key ends its old secrets' grace for good, so
 	// unblocking never revives them.
 	UpdateKey(ctx context.Context, k *Key) error
+	// ModifyKey is ModifyUser for the current key stored under token, with
+	// UpdateKey's rules for the result (alias, owners, blocking ends grace);
+	// fn may not change Token, TokenID or RotatedTo. A rotation record is
+	// ErrNotFound.
+	ModifyKey(ctx context.Context, token string, fn func(*Key) error) (*Key, error)
 	// DeleteKey removes the record stored under token: for a current key,
 	// with every rotation record pointing at it; for a rotation record,
 	// just that record.

@@ -137,14 +137,13 @@ func versionTests() []test {
 						})
 					}
 				}()
-				retryWrite(t, "block", func() error {
-					k, err := s.GetKey(ctx(t), tok)
-					if err != nil {
-						return err
-					}
+				// The admin's write is a ModifyKey: one atomic step that a
+				// loop of other writes cannot starve.
+				_, err := s.ModifyKey(ctx(t), tok, func(k *keys.Key) error {
 					k.Blocked = true
-					return s.UpdateKey(ctx(t), k)
+					return nil
 				})
+				noErr(t, "ModifyKey(block)", err)
 				time.Sleep(5 * time.Millisecond) // let the self-updates run on
 				close(stop)
 				wg.Wait()
@@ -181,14 +180,11 @@ func versionTests() []test {
 						})
 					}
 				}()
-				retryWrite(t, "demote", func() error {
-					u, err := s.GetUser(ctx(t), id)
-					if err != nil {
-						return err
-					}
+				_, err := s.ModifyUser(ctx(t), id, func(u *keys.User) error {
 					u.UserRole = keys.RoleInternalUserViewer
-					return s.UpdateUser(ctx(t), u)
+					return nil
 				})
+				noErr(t, "ModifyUser(demote)", err)
 				time.Sleep(5 * time.Millisecond)
 				close(stop)
 				wg.Wait()
@@ -198,6 +194,62 @@ func versionTests() []test {
 					t.Errorf("trial %d: the demotion was undone: role %q", trial, got.UserRole)
 				}
 			}
+		}},
+		{"Modify* change only what fn changes, on the latest record, and follow UpdateKey's rules", func(t *testing.T, s keys.Store) {
+			s = raw(s)
+			noErr(t, "CreateUser(alice)", s.CreateUser(ctx(t), &keys.User{UserID: "alice", UserRole: keys.RoleInternalUser}))
+			noErr(t, "CreateTeam(ml)", s.CreateTeam(ctx(t), &keys.Team{TeamID: "ml"}))
+			k := key("k1", "alice", "", at(1))
+			noErr(t, "CreateKey(k1)", s.CreateKey(ctx(t), k))
+			stale, _ := s.GetKey(ctx(t), token("k1"))
+			_, err := s.ModifyKey(ctx(t), token("k1"), func(k *keys.Key) error { k.Blocked = true; return nil })
+			noErr(t, "ModifyKey(block)", err)
+			got, err := s.ModifyKey(ctx(t), token("k1"), func(k *keys.Key) error { k.KeyAlias = "a1"; return nil })
+			noErr(t, "ModifyKey(alias)", err)
+			if !got.Blocked || got.KeyAlias != "a1" || got.Version <= stale.Version {
+				t.Errorf("ModifyKey result: blocked %v alias %q version %d; want blocked, a1, above %d", got.Blocked, got.KeyAlias, got.Version, stale.Version)
+			}
+			if again, _ := s.GetKey(ctx(t), token("k1")); again.Version != got.Version || !again.Blocked {
+				t.Errorf("GetKey after ModifyKey: version %d blocked %v; want %d, blocked", again.Version, again.Blocked, got.Version)
+			}
+			stale.Metadata = map[string]any{"x": "stale"}
+			wantErr(t, "UpdateKey(stale copy)", s.UpdateKey(ctx(t), stale), keys.ErrConflict)
+			_, err = s.ModifyKey(ctx(t), token("k1"), func(k *keys.Key) error { k.UserID = "ghost"; return nil })
+			wantErr(t, "ModifyKey(to a missing user)", err, keys.ErrNotFound)
+			_, err = s.ModifyKey(ctx(t), token("k1"), func(k *keys.Key) error { k.Token = token("other"); return nil })
+			if err == nil {
+				t.Errorf("ModifyKey changing the token: got nil; want an error")
+			}
+			boom := errors.New("refused")
+			_, err = s.ModifyKey(ctx(t), token("k1"), func(k *keys.Key) error { k.Blocked = false; return boom })
+			wantErr(t, "ModifyKey(fn error)", err, boom)
+			if again, _ := s.GetKey(ctx(t), token("k1")); !again.Blocked {
+				t.Errorf("after a ModifyKey whose fn failed: key unblocked; want nothing written")
+			}
+			_, err = s.ModifyKey(ctx(t), token("nothing"), func(*keys.Key) error { return nil })
+			wantErr(t, "ModifyKey(missing)", err, keys.ErrNotFound)
+			u, err := s.ModifyUser(ctx(t), "alice", func(u *keys.User) error { u.Blocked = true; return nil })
+			noErr(t, "ModifyUser", err)
+			if u2, _ := s.GetUser(ctx(t), "alice"); !u2.Blocked || u2.Version != u.Version {
+				t.Errorf("GetUser after ModifyUser: blocked %v version %d; want blocked, %d", u2.Blocked, u2.Version, u.Version)
+			}
+			_, err = s.ModifyUser(ctx(t), "ghost", func(*keys.User) error { return nil })
+			wantErr(t, "ModifyUser(missing)", err, keys.ErrNotFound)
+			tm, err := s.ModifyTeam(ctx(t), "ml", func(t *keys.Team) error { t.Blocked = true; return nil })
+			noErr(t, "ModifyTeam", err)
+			if t2, _ := s.GetTeam(ctx(t), "ml"); !t2.Blocked || t2.Version != tm.Version {
+				t.Errorf("GetTeam after ModifyTeam: blocked %v version %d; want blocked, %d", t2.Blocked, t2.Version, tm.Version)
+			}
+			_, err = s.ModifyTeam(ctx(t), "ghost", func(*keys.Team) error { return nil })
+			wantErr(t, "ModifyTeam(missing)", err, keys.ErrNotFound)
+			// A rotation record is not a key to modify.
+			cur, _ := s.GetKey(ctx(t), token("k1"))
+			next := *cur
+			next.Token = token("k1b")
+			next.Blocked = false
+			noErr(t, "RotateKey(k1 -> k1b)", s.RotateKey(ctx(t), token("k1"), &next, ptr(time.Now().Add(time.Hour))))
+			_, err = s.ModifyKey(ctx(t), token("k1"), func(*keys.Key) error { return nil })
+			wantErr(t, "ModifyKey(rotation record)", err, keys.ErrNotFound)
 		}},
 		{"DeleteKeyByID removes the key wherever regenerate moved it", func(t *testing.T, s keys.Store) {
 			s = raw(s)
