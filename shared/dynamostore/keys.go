@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,6 +232,17 @@ func (st *Store) replaceKey(ctx context.Context, cur *keyRecord, k *keys.Key) er
 	return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
 }
 
+// backoff waits before try number try (none before the first) a random
+// while that grows with try: writers that keep meeting must fall out of
+// lock-step, or one of them never gets its read and write in between the
+// other's.
+func backoff(ctx context.Context, try int) error {
+	if try == 0 {
+		return nil
+	}
+	return sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)<<min(try, 5))))
+}
+
 // maxModifyTries bounds ModifyKey, ModifyUser and ModifyTeam: each try is
 // one read and one conditional write back to back, retried at once when
 // another write came in between.
@@ -241,7 +253,10 @@ const maxModifyTries = 32
 func (st *Store) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
 	var out *keys.Key
 	var err error
-	for range maxModifyTries {
+	for try := range maxModifyTries {
+		if err = backoff(ctx, try); err != nil {
+			break
+		}
 		var it item
 		if it, err = st.getItem(ctx, keyPK(token)); err != nil {
 			break

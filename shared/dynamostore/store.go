@@ -145,7 +145,10 @@ func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Te
 // fn, encode at the next version, put conditional on the version read.
 func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error), fn func(*T) error,
 	encode func(*T, int64) (item, error), done func(*T)) error {
-	for range maxModifyTries {
+	for try := range maxModifyTries {
+		if err := backoff(ctx, try); err != nil {
+			return err
+		}
 		it, err := st.getItem(ctx, key)
 		if err != nil {
 			return err
