@@ -291,7 +291,7 @@ func versionTests() []test {
 					go func() { // the owner, regenerating in a loop
 						defer wg.Done()
 						tok := token(name)
-						for i := 0; i < 20; i++ {
+						for i := 0; i < 6; i++ {
 							cur, err := s.GetKey(ctx(t), tok)
 							if err != nil {
 								return
