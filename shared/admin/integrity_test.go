@@ -194,7 +194,7 @@ func TestOldSecretCannotTakeOver(t *testing.T) {
 
 			for _, c := range []struct {
 				what, path string
-				body   map[string]any
+				body       map[string]any
 			}{
 				{"regenerate itself", "/key/regenerate", obj("key", old)},
 				{"regenerate the current secret", "/key/regenerate", obj("key", cur)},
