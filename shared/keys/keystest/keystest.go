@@ -46,6 +46,15 @@
 //     still be updated and rotated as long as those stay the same, and
 //     DeleteUser of a user without a record removes the keys naming it.
 //
+//   - Versions (versions.go): Update*/RotateKey from a stale read fail with
+//     ErrConflict and write nothing; Modify* apply a change to the latest
+//     record in one step; loops of concurrent self-updates never undo (nor
+//     keep out) a block or a demotion, 30 trials each; DeleteKeyByID racing
+//     a regenerate loop, with and without grace, leaves no secret behind;
+//     writing a key blocked removes its rotation records; the grace-secret
+//     limit is ErrTooManyGraceSecrets and expired rotation records do not
+//     count toward it.
+//
 // Not pinned, because keys.Store does not say: what DeleteTeam does to the
 // team's keys.
 package keystest
