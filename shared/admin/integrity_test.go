@@ -201,6 +201,7 @@ func TestOldSecretCannotTakeOver(t *testing.T) {
 				{"regenerate by path", "/key/" + tok + "/regenerate", nil},
 				{"delete its key", "/key/delete", obj("keys", []string{cur})},
 				{"block its key", "/key/block", obj("key", tok)},
+				{"block its key by update", "/key/update", obj("key", cur, "blocked", true)},
 				{"extend its key past the grace end", "/key/update", obj("key", cur, "duration", "30d")},
 			} {
 				var body any

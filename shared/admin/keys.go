@@ -514,6 +514,11 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
+	if b, _ := v.boolean("blocked"); b {
+		if e := c.notOwnKey(k, "block", "blocked"); e != nil {
+			return nil, e
+		}
+	}
 	if e := h.checkKeyChange(c, k, v); e != nil {
 		return nil, e
 	}
