@@ -14,7 +14,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,7 +53,15 @@ type Options struct {
 	// Config reads the config in force for GET /config/pass_through_endpoint
 	// (config.go). Optional.
 	Config ConfigInfo
+	// MaxKeysPerUser caps how many keys a caller that is not an admin may
+	// hold for its user (/key/generate answers 403 at the cap; admins are
+	// not capped). 0 means DefaultMaxKeysPerUser; negative means no cap.
+	// Meant to come from the keyway.max_keys_per_user setting.
+	MaxKeysPerUser int
 }
+
+// DefaultMaxKeysPerUser is MaxKeysPerUser's default.
+const DefaultMaxKeysPerUser = 100
 
 // handler serves the admin API.
 type handler struct {
@@ -60,6 +70,7 @@ type handler struct {
 	invalidate func(tokens ...string)
 	log        *slog.Logger
 	now        func() time.Time
+	maxKeys    int // per user, for callers that are not admins; < 0: none
 	routes     map[string]route
 	config     ConfigInfo
 }
@@ -86,7 +97,10 @@ type call struct {
 // New returns the admin API handler. Requests must carry an authenticated
 // principal (auth.NewContext); an anonymous request is answered 401.
 func New(o Options) http.Handler {
-	h := &handler{store: o.Store, ledger: o.Ledger, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config}
+	h := &handler{store: o.Store, ledger: o.Ledger, invalidate: o.Invalidate, log: o.Logger, now: o.Now, config: o.Config, maxKeys: o.MaxKeysPerUser}
+	if h.maxKeys == 0 {
+		h.maxKeys = DefaultMaxKeysPerUser
+	}
 	if h.invalidate == nil {
 		h.invalidate = func(...string) {}
 	}
@@ -213,11 +227,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(body, '\n'))
 }
 
+// errConflict is the answer to a write that kept losing races with other
+// writes to the same record (keys.ErrConflict on every attempt): nothing
+// was written, and the client may retry. It is one value, so retrying can
+// tell it apart from every other answer.
+var errConflict = apierr.New(http.StatusConflict, "conflict",
+	"the record was changed by another request while this one was applied; nothing was written, retry")
+
+// maxWriteAttempts bounds how often a read-modify-write is tried before
+// answering errConflict.
+const maxWriteAttempts = 8
+
+// retrying runs attempt, a read-check-change-write from a fresh read,
+// until it does not lose a race (errConflict), at most maxWriteAttempts
+// times with a short random back-off so two writers cannot stay in
+// lock-step. Each attempt re-reads the record and re-applies only the
+// request's fields, so a concurrent change it did not make (a block, a
+// demotion) is never written back over.
+func (h *handler) retrying(c *call, attempt func() *apierr.Error) *apierr.Error {
+	for i := range maxWriteAttempts {
+		if i > 0 {
+			d := time.Duration(rand.Int64N(int64(2*time.Millisecond) << min(i, 4)))
+			select {
+			case <-c.ctx.Done():
+				return h.storeErr(c, c.ctx.Err(), "", "")
+			case <-time.After(d):
+			}
+		}
+		if e := attempt(); e != errConflict {
+			return e
+		}
+	}
+	return errConflict
+}
+
 // storeErr maps a store error to the response: ErrNotFound is a 404 naming
-// what, ErrExists a 400 naming the field, anything else a 503 (fail closed),
-// logged without secrets (stores only ever see hashes).
+// what, ErrExists a 400 naming the field, ErrConflict errConflict (409),
+// anything else a 503 (fail closed), logged without secrets (stores only
+// ever see hashes).
 func (h *handler) storeErr(c *call, err error, what, param string) *apierr.Error {
 	switch {
+	case errors.Is(err, keys.ErrConflict):
+		return errConflict
+	case errors.Is(err, keys.ErrTooManyGraceSecrets):
+		return apierr.BadRequest("grace_period", fmt.Sprintf("this key already has %d old secrets in a grace period (the limit); regenerate without grace_period, or wait for one to end", keys.MaxGraceSecrets))
 	case errors.Is(err, keys.ErrNotFound):
 		return apierr.NotFound(what + " not found").WithParam(param)
 	case errors.Is(err, keys.ErrExists):

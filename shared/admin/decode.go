@@ -280,6 +280,9 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 		if json.Unmarshal(msg, &s) != nil {
 			return nil, bad("must be a string")
 		}
+		if f.kind == kString && len(s) > maxStringLen {
+			return nil, bad("must be at most %d bytes", maxStringLen)
+		}
 		if e := checkString(name, f.kind, s); e != nil {
 			return nil, e
 		}
@@ -295,8 +298,11 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 		if json.Unmarshal(msg, &n) != nil {
 			return nil, bad("must be a number")
 		}
-		if n < 0 || math.IsInf(n, 0) {
+		if n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
 			return nil, bad("must not be negative (got %v)", n)
+		}
+		if n > MaxDollars || n != 0 && n < MinDollars {
+			return nil, bad("must be 0 or between %g and %g dollars (got %g): budgets are stored as integer nano-dollars", MinDollars, MaxDollars, n)
 		}
 		return n, nil
 	case kInt:
@@ -313,15 +319,24 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 		}
 		return i, nil
 	case kStrings, kIDs, kRoutes:
-		var ss []string
-		if json.Unmarshal(msg, &ss) != nil {
+		var ps []*string
+		if json.Unmarshal(msg, &ps) != nil {
 			return nil, bad("must be an array of strings")
 		}
-		if ss == nil {
-			ss = []string{}
+		if len(ps) > maxListLen {
+			return nil, bad("must have at most %d entries", maxListLen)
 		}
-		for i, s := range ss {
+		ss := make([]string, len(ps))
+		for i, p := range ps {
 			elem := fmt.Sprintf("%s[%d]", name, i)
+			if p == nil {
+				return nil, apierr.BadRequest(elem, elem+" must be a string, not null")
+			}
+			s := *p
+			ss[i] = s
+			if len(s) > maxStringLen {
+				return nil, apierr.BadRequest(elem, fmt.Sprintf("%s must be at most %d bytes", elem, maxStringLen))
+			}
 			switch f.kind {
 			case kIDs:
 				if e := checkString(elem, kID, s); e != nil {
@@ -339,6 +354,9 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 		if json.Unmarshal(msg, &o) != nil || o == nil {
 			return nil, bad("must be a JSON object")
 		}
+		if e := checkJSONValue(name, o, len(msg)); e != nil {
+			return nil, e
+		}
 		if name == "metadata" {
 			if _, ok := o[extrasKey]; ok {
 				return nil, apierr.BadRequest("metadata", "metadata."+extrasKey+" is reserved by Keyway")
@@ -349,6 +367,9 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 		var a []any
 		if json.Unmarshal(msg, &a) != nil {
 			return nil, bad("must be an array")
+		}
+		if e := checkJSONValue(name, a, len(msg)); e != nil {
+			return nil, e
 		}
 		if a == nil {
 			a = []any{}
@@ -387,8 +408,104 @@ func decodeField(name string, f field, msg json.RawMessage) (any, *apierr.Error)
 	return nil, bad("has an unsupported type")
 }
 
-// maxIDLen bounds identifiers, aliases and the like.
-const maxIDLen = 256
+// Bounds on what a record may hold. Both stores hold exactly these values
+// (DynamoDB's item, number and map-key rules are the tighter ones), so a
+// request is answered the same 400 on either store, never a 503 on one;
+// docs/admin-api.md ("Bounds") lists them.
+const (
+	// maxIDLen bounds identifiers, aliases and the like.
+	maxIDLen = 256
+	// maxStringLen bounds a free-text string (user_alias, user_email, a
+	// list entry).
+	maxStringLen = 1024
+	// maxListLen bounds a list field (models, allowed_routes, teams, …).
+	maxListLen = 256
+	// maxJSONBytes bounds the JSON text of one object or array field
+	// (metadata and LiteLLM's object fields), so records stay far below
+	// DynamoDB's 400 KB item limit however many fields are set.
+	maxJSONBytes = 16 << 10
+	// maxJSONDepth bounds nesting inside such a field.
+	maxJSONDepth = 32
+	// maxJSONNumber and minJSONNumber bound a non-zero number's magnitude
+	// inside such a field (DynamoDB numbers lie within 1e-130..1e126).
+	maxJSONNumber = 1e100
+	minJSONNumber = 1e-100
+)
+
+// MaxDollars and MinDollars bound a money amount (max_budget, soft_budget,
+// spend): the ledger keeps integer nano-dollars in an int64, so an amount
+// is 0 or at least one nano-dollar, and at most 9e9 dollars.
+const (
+	MaxDollars = 9e9
+	MinDollars = 1e-9
+)
+
+// checkJSONValue checks a free-form JSON field (metadata, LiteLLM object and
+// array fields) against the bounds above: its size (n bytes of JSON), its
+// depth, no empty object keys (DynamoDB cannot store them), and finite
+// numbers within range. The error names the field and the path inside it.
+func checkJSONValue(name string, v any, n int) *apierr.Error {
+	if n > maxJSONBytes {
+		return apierr.BadRequest(name, fmt.Sprintf("%s must be at most %d bytes of JSON (got %d)", name, maxJSONBytes, n))
+	}
+	var walk func(path string, v any, depth int) *apierr.Error
+	walk = func(path string, v any, depth int) *apierr.Error {
+		switch v := v.(type) {
+		case map[string]any:
+			if depth >= maxJSONDepth {
+				return apierr.BadRequest(name, fmt.Sprintf("%s is nested deeper than %d levels (at %s)", name, maxJSONDepth, path))
+			}
+			for k, x := range v {
+				if k == "" {
+					return apierr.BadRequest(name, fmt.Sprintf("%s: an object key at %s is empty; keys must not be empty", name, path))
+				}
+				if e := walk(path+"."+k, x, depth+1); e != nil {
+					return e
+				}
+			}
+		case []any:
+			if depth >= maxJSONDepth {
+				return apierr.BadRequest(name, fmt.Sprintf("%s is nested deeper than %d levels (at %s)", name, maxJSONDepth, path))
+			}
+			for i, x := range v {
+				if e := walk(fmt.Sprintf("%s[%d]", path, i), x, depth+1); e != nil {
+					return e
+				}
+			}
+		case float64:
+			a := math.Abs(v)
+			if math.IsInf(v, 0) || math.IsNaN(v) || a > maxJSONNumber || a != 0 && a < minJSONNumber {
+				return apierr.BadRequest(name, fmt.Sprintf("%s: the number at %s is out of range (0, or a magnitude between %g and %g)", name, path, minJSONNumber, maxJSONNumber))
+			}
+		}
+		return nil
+	}
+	return walk(name, v, 0)
+}
+
+// maxRecordBytes bounds the JSON of one stored record (user, team, key)
+// after a request is applied: every field is bounded, but many bounded
+// fields together could still pass DynamoDB's 400 KB item limit.
+const maxRecordBytes = 128 << 10
+
+// checkRecordSize refuses a record whose stored form would exceed
+// maxRecordBytes.
+func checkRecordSize(rec any) *apierr.Error {
+	b, err := json.Marshal(rec)
+	if err == nil && len(b) <= maxRecordBytes {
+		return nil
+	}
+	return apierr.BadRequest("body", fmt.Sprintf("the record would be %d bytes of JSON; at most %d are allowed (shorten metadata or list fields)", len(b), maxRecordBytes))
+}
+
+// reservedID reports whether id reads like one of the actor names that
+// created_by, updated_by and audit lines use for callers without a user
+// ("master key", "key sk-...abcd", "anonymous"): a user may not take such
+// an id, so those names cannot be forged.
+func reservedID(id string) bool {
+	l := strings.ToLower(strings.TrimSpace(id))
+	return l == auth.MasterActor || l == "anonymous" || strings.HasPrefix(l, "key ") || strings.HasPrefix(l, "user ")
+}
 
 // checkString validates a string of kind k; name is the field for errors.
 // It never echoes a secret.
@@ -407,6 +524,12 @@ func checkString(name string, k kind, s string) *apierr.Error {
 		}
 		if !printable(s) {
 			return apierr.BadRequest(name, name+" must be printable text without control characters")
+		}
+		if !visibleID(s) {
+			return apierr.BadRequest(name, name+" must not contain invisible, zero-width or bidirectional-control characters, nor start or end with a space")
+		}
+		if strings.Contains(name, "user_id") && reservedID(s) {
+			return apierr.BadRequest(name, name+" "+quote(s)+" is reserved: it reads like a name Keyway gives callers without a user")
 		}
 	case kDuration:
 		d, err := parseDuration(s)
@@ -487,6 +610,24 @@ func groupHint(name string) string {
 		return ""
 	}
 	return "; the LiteLLM route groups accepted are " + strings.Join(auth.PassThroughGroups, ", ")
+}
+
+// visibleID reports whether an identifier is free of characters that look
+// like nothing (format characters: zero-width spaces and joiners, bidi
+// controls, the BOM; separators other than the plain space) and of
+// surrounding spaces, so that two ids that look the same are the same id
+// ("ali\u200bce" is not accepted beside "alice").
+func visibleID(s string) bool {
+	if strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, c := range s {
+		if unicode.Is(unicode.Cf, c) || (unicode.IsSpace(c) && c != ' ') || unicode.In(c, unicode.Zl, unicode.Zp) ||
+			c == '\u115f' || c == '\u1160' || c == '\u3164' || c == '\uffa0' || (c >= '\ufe00' && c <= '\ufe0f') {
+			return false
+		}
+	}
+	return true
 }
 
 func printable(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/boltstore"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/ledger"
 )
 
 // testMaster is the master key the test gateway accepts.
@@ -26,7 +28,7 @@ const testMaster = "sk-master-key-for-admin-tests-0123456789"
 // with a stand-in for the gateway's authentication in front of it.
 type env struct {
 	t      *testing.T
-	store  *boltstore.Store
+	store  keys.Store
 	srv    *httptest.Server
 	logs   *syncBuffer
 	clock  *clock
@@ -66,14 +68,21 @@ func newEnvWith(t *testing.T, wrap func(keys.Store) keys.Store) *env {
 	if err != nil {
 		t.Fatalf("boltstore.Open: got error %v; want nil", err)
 	}
-	e := &env{t: t, store: st, logs: &syncBuffer{}, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	return newEnvOn(t, st, wrap)
+}
+
+// newEnvOn is newEnvWith on the store st (closed when the test ends).
+func newEnvOn(t *testing.T, st keys.Store, wrap func(keys.Store) keys.Store) *env {
+	t.Helper()
+	e := &env{t: t, store: st, logs: &syncBuffer{}, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
 	var hs keys.Store = st
 	if wrap != nil {
 		hs = wrap(st)
 	}
+	led, _ := st.(ledger.Store) // both stores keep the ledger too
 	h := New(Options{
 		Store:  hs,
-		Ledger: st,
+		Ledger: led,
 		Invalidate: func(tokens ...string) {
 			e.mu.Lock()
 			e.purged = append(e.purged, tokens)
@@ -118,18 +127,24 @@ func (e *env) principal(ctx context.Context, secret string) (*auth.Principal, bo
 		return nil, false
 	}
 	now := e.clock.now()
+	old := false
 	if k.RotatedTo != "" {
 		if k.Expired(now) {
 			return nil, false
 		}
+		graceEnd := k.Expires
 		if k, err = e.store.GetKey(ctx, k.RotatedTo); err != nil {
 			return nil, false
 		}
+		if k.Expires == nil || graceEnd.Before(*k.Expires) {
+			k.Expires = graceEnd // as auth does
+		}
+		old = true
 	}
 	if k.Expired(now) || k.Blocked {
 		return nil, false
 	}
-	p := &auth.Principal{Kind: auth.VirtualKey, Key: k, Role: keys.RoleInternalUser}
+	p := &auth.Principal{Kind: auth.VirtualKey, Key: k, Role: keys.RoleInternalUser, OldSecret: old}
 	if k.UserID != "" {
 		if u, err := e.store.GetUser(ctx, k.UserID); err == nil {
 			p.User, p.Role = u, u.UserRole
@@ -165,6 +180,16 @@ func (r resp) str(name string) string { s, _ := r.body[name].(string); return s 
 // unless it is a string (sent as is) or nil (no body).
 func (e *env) call(secret, method, path string, body any) resp {
 	e.t.Helper()
+	r, err := e.try(secret, method, path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// try is call for goroutines other than the test's: it returns failures
+// instead of ending the test.
+func (e *env) try(secret, method, path string, body any) (resp, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -173,13 +198,13 @@ func (e *env) call(secret, method, path string, body any) resp {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			e.t.Fatalf("encoding request body: %v", err)
+			return resp{}, fmt.Errorf("encoding request body: %v", err)
 		}
 		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
 	if err != nil {
-		e.t.Fatalf("NewRequest: %v", err)
+		return resp{}, fmt.Errorf("NewRequest: %v", err)
 	}
 	if secret != "" {
 		req.Header.Set("Authorization", "Bearer "+secret)
@@ -189,7 +214,7 @@ func (e *env) call(secret, method, path string, body any) resp {
 	}
 	res, err := e.srv.Client().Do(req)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
+		return resp{}, fmt.Errorf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
@@ -198,7 +223,7 @@ func (e *env) call(secret, method, path string, body any) resp {
 	if out.body == nil {
 		json.Unmarshal(raw, &out.list)
 	}
-	return out
+	return out, nil
 }
 
 // must calls and fails the test unless the answer is 200.

@@ -46,7 +46,8 @@ func (h *handler) keyByToken(c *call, tok, param string) (*keys.Key, *apierr.Err
 	// in case a store keeps chains.
 	for hops := 0; k.RotatedTo != ""; hops++ {
 		if k.Expired(h.now()) || hops == 4 {
-			return nil, apierr.NotFound("key not found (it was regenerated and its grace period is over)").WithParam(param)
+			// Regenerated and its grace period over: as missing.
+			return nil, keyNotFound(param)
 		}
 		if k, err = h.store.GetKey(c.ctx, k.RotatedTo); err != nil {
 			return nil, h.storeErr(c, err, "key", param)
@@ -138,9 +139,15 @@ func (h *handler) keyWriteErr(c *call, err error) *apierr.Error {
 }
 
 // actorID is what created_by / updated_by record: the caller's user id, or
-// its Actor name ("master key", "key sk-...abcd").
+// its Actor name ("master key", "key sk-...abcd"). A user id that reads
+// like an Actor name (only possible for records from before ids were
+// validated) is recorded as "user <id>", so "master key" always means the
+// master key.
 func (c *call) actorID() string {
 	if uid := c.who.UserID(); uid != "" {
+		if reservedID(uid) {
+			return "user " + uid
+		}
 		return uid
 	}
 	return c.who.Actor()
@@ -203,40 +210,141 @@ func applyKey(k *keys.Key, v *values, now time.Time) {
 }
 
 // changeKey applies an update or regenerate request to k after the policy
-// checks: admin-only fields, the owner, the team and the alias.
+// checks: checkKeyChange (which reads the store) then applyKeyChange.
 func (h *handler) changeKey(c *call, k *keys.Key, v *values) *apierr.Error {
+	if e := h.checkKeyChange(c, k, v); e != nil {
+		return e
+	}
+	return h.applyKeyChange(c, k, v, h.utcNow())
+}
+
+// checkKeyChange is the part of the policy checks of an update or
+// regenerate that reads the store (team membership, alias use), made
+// against the key as found (pre).
+func (h *handler) checkKeyChange(c *call, pre *keys.Key, v *values) *apierr.Error {
 	if e := c.checkFields(v); e != nil {
 		return e
 	}
+	if uid, ok := v.str("user_id"); ok && uid != pre.UserID {
+		if _, e := c.keyOwner(uid, true); e != nil {
+			return e
+		}
+	}
+	if tid, ok := v.str("team_id"); ok && tid != pre.TeamID {
+		if e := h.canTeam(c, tid, "team_id"); e != nil {
+			return e
+		}
+	}
+	if alias, ok := v.str("key_alias"); ok {
+		if e := h.aliasFree(c, alias, pre.TokenID); e != nil {
+			return e
+		}
+	}
+	if s, ok := v.str("duration"); ok {
+		d, _ := parseDuration(s)
+		if e := c.checkExpiry(new(d.after(h.utcNow()))); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// applyKeyChange sets the request's fields on k, and only those. It reads
+// nothing from the store, so it can run inside keys.Store.ModifyKey on the
+// latest record; the store refuses a user or team that does not exist.
+func (h *handler) applyKeyChange(c *call, k *keys.Key, v *values, now time.Time) *apierr.Error {
 	if uid, ok := v.str("user_id"); ok && uid != k.UserID {
 		owner, e := c.keyOwner(uid, true)
 		if e != nil {
 			return e
 		}
-		k.UserID = owner // the store refuses a user that does not exist
+		k.UserID = owner
 	}
-	if tid, ok := v.str("team_id"); ok && tid != k.TeamID {
-		if e := h.canTeam(c, tid, "team_id"); e != nil {
-			return e
-		}
-		k.TeamID = tid // the store refuses a team that does not exist
-	}
-	if alias, ok := v.str("key_alias"); ok {
-		if e := h.aliasFree(c, alias, k.TokenID); e != nil {
-			return e
-		}
-	}
-	now := h.utcNow()
-	if s, ok := v.str("duration"); ok {
-		d, _ := parseDuration(s)
-		if e := c.checkExpiry(new(d.after(now))); e != nil {
-			return e
-		}
+	if tid, ok := v.str("team_id"); ok {
+		k.TeamID = tid
 	}
 	applyKey(k, v, now)
 	k.UpdatedAt = now
 	k.UpdatedBy = c.actorID()
+	return checkRecordSize(k)
+}
+
+// errAliasTaken is modifyKey's answer when the key_alias the change gives
+// the key is held by another key; the handler names the alias.
+var errAliasTaken = apierr.BadRequest("key_alias", "key_alias is already used by another key; key_alias must be unique")
+
+// fnErr carries a handler's answer out of a keys.Store Modify* function.
+type fnErr struct{ e *apierr.Error }
+
+func (f fnErr) Error() string { return f.e.Message }
+
+// asAPI returns the answer a Modify* function gave, or nil.
+func asAPI(err error) *apierr.Error {
+	var f fnErr
+	if errors.As(err, &f) {
+		return f.e
+	}
 	return nil
+}
+
+// modifyKey runs change on the latest record of the current key under
+// token, in one store step (keys.Store.ModifyKey): a concurrent write to
+// the key (a block, a restriction) is never undone, and a loop of other
+// writes cannot starve this one. change must not read the store. canKey is
+// checked again on the latest record (its owner may have changed).
+func (h *handler) modifyKey(c *call, token, param string, change func(k *keys.Key) *apierr.Error) (*keys.Key, *apierr.Error) {
+	var k *keys.Key
+	e := h.retrying(c, func() *apierr.Error {
+		var err error
+		k, err = h.store.ModifyKey(c.ctx, token, func(k *keys.Key) error {
+			if e := c.canKey(k, param); e != nil {
+				return fnErr{e}
+			}
+			if e := change(k); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if errors.Is(err, keys.ErrExists) {
+			return errAliasTaken
+		}
+		if err != nil {
+			return h.keyWriteErr(c, err)
+		}
+		return nil
+	})
+	return k, e
+}
+
+// underKeyCap refuses a new key for userID when a caller that is not an
+// admin already holds MaxKeysPerUser keys for it, so that no internal user
+// can grow its records without limit. Admins are not capped. Concurrent
+// creates may overshoot by the number in flight; the cap bounds growth, it
+// is not an exact quota.
+func (h *handler) underKeyCap(c *call, userID string) *apierr.Error {
+	if c.scope == all || h.maxKeys < 0 || userID == "" {
+		return nil
+	}
+	ks, err := h.store.ListKeys(c.ctx, keys.KeyFilter{UserID: userID})
+	if err != nil {
+		return h.storeErr(c, err, "keys", "user_id")
+	}
+	if len(ks) >= h.maxKeys {
+		return apierr.Forbidden(fmt.Sprintf("user %s already has %d keys, the most keyway.max_keys_per_user allows; delete one first or ask a proxy admin", quote(userID), len(ks))).WithParam("user_id")
+	}
+	return nil
+}
+
+// stableID is the id DeleteKeyByID takes: the key's TokenID, or its token
+// for a record written without one.
+func stableID(k *keys.Key) string {
+	if k.TokenID != "" {
+		return k.TokenID
+	}
+	return k.Token
 }
 
 // invalidateKey drops cached lookups of k. A key that was ever regenerated
@@ -334,6 +442,12 @@ func (h *handler) createKey(c *call, secret, owner, teamID string, v *values) (*
 	applyKey(k, v, now)
 	soft, _ := v.number("soft_budget")
 	c.inherit(k, soft)
+	if e := checkRecordSize(k); e != nil {
+		return nil, e
+	}
+	if e := h.underKeyCap(c, owner); e != nil {
+		return nil, e
+	}
 	if err := h.store.CreateKey(c.ctx, k); err != nil {
 		if errors.Is(err, keys.ErrExists) {
 			if _, custom := v.str("key"); custom {
@@ -390,13 +504,13 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	var k *keys.Key
 	ref, byKey := v.str("key")
 	alias, _ := v.str("key_alias")
-	switch {
-	case byKey:
+	if !byKey && alias == "" {
+		return nil, apierr.BadRequest("key", "key (the key or its token) or key_alias is required")
+	}
+	if byKey {
 		k, e = h.resolveKey(c, ref, "key")
-	case alias != "":
+	} else {
 		k, e = h.keyByAlias(c, alias, "key_alias")
-	default:
-		e = apierr.BadRequest("key", "key (the key or its token) or key_alias is required")
 	}
 	if e != nil {
 		return nil, e
@@ -404,14 +518,24 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
-	if e := h.changeKey(c, k, v); e != nil {
+	if b, _ := v.boolean("blocked"); b {
+		if e := c.notOwnKey(k, "block", "blocked"); e != nil {
+			return nil, e
+		}
+	}
+	if e := h.checkKeyChange(c, k, v); e != nil {
 		return nil, e
 	}
-	if err := h.store.UpdateKey(c.ctx, k); err != nil {
-		if errors.Is(err, keys.ErrExists) {
-			return nil, aliasTaken(k.KeyAlias)
-		}
-		return nil, h.keyWriteErr(c, err)
+	newAlias, _ := v.str("key_alias")
+	now := h.utcNow()
+	k, e = h.modifyKey(c, k.Token, "key", func(k *keys.Key) *apierr.Error {
+		return h.applyKeyChange(c, k, v, now)
+	})
+	if e == errAliasTaken {
+		return nil, aliasTaken(newAlias)
+	}
+	if e != nil {
+		return nil, e
 	}
 	h.invalidateKey(k)
 	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
@@ -449,8 +573,11 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 		if e := c.canKey(k, param); e != nil {
 			return e
 		}
-		if !seen[k.Token] {
-			seen[k.Token] = true
+		if e := c.notOwnKey(k, "delete", param); e != nil {
+			return e
+		}
+		if !seen[stableID(k)] {
+			seen[stableID(k)] = true
 			targets = append(targets, k)
 		}
 		return nil
@@ -478,9 +605,14 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 		deleted = append(deleted, alias)
 	}
 	for _, k := range targets {
-		if err := h.store.DeleteKey(c.ctx, k.Token); err != nil && !isNotFound(err) {
+		// By the stable id: a regenerate since the key was found moved it
+		// to a new token, and every secret of it must go. Gone already (a
+		// concurrent delete) is what was asked.
+		gone, err := h.store.DeleteKeyByID(c.ctx, stableID(k))
+		if err != nil && !isNotFound(err) {
 			return nil, h.storeErr(c, err, "key", "keys")
 		}
+		h.invalidate(gone...)
 		h.invalidateKey(k)
 		h.audit(c, "key.delete", keyAttrs(k)...)
 	}
@@ -584,46 +716,58 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 	if ref == "" {
 		return nil, apierr.BadRequest("key", "key (the key or its token) is required")
 	}
-	k, e := h.resolveKey(c, ref, "key")
-	if e != nil {
-		return nil, e
-	}
-	if e := c.canKey(k, "key"); e != nil {
-		return nil, e
-	}
-	if e := h.canReissue(c, k); e != nil {
-		return nil, e
-	}
-	old := *k
-	next := *k
-	if e := h.changeKey(c, &next, v); e != nil {
-		return nil, e
+	if c.who.OldSecret {
+		return nil, apierr.Forbidden("an old secret in its regenerate grace period may not regenerate keys; use the key's current secret").WithParam("key")
 	}
 	secret, e := h.newSecret(c, v, "new_key")
 	if e != nil {
 		return nil, e
 	}
-	next.Token = keys.Hash(secret)
-	next.KeyName = keys.Abbrev(secret)
-	next.RotatedTo = ""
-	if next.Token == old.Token {
-		return nil, apierr.BadRequest("new_key", "new_key must differ from the current key")
-	}
+	var old, next keys.Key
 	var graceUntil *time.Time
-	if g, ok := v.str("grace_period"); ok {
-		if d, _ := parseDuration(g); !d.zero() {
-			t := d.after(h.utcNow())
-			graceUntil = &t
+	e = h.retrying(c, func() *apierr.Error {
+		k, e := h.resolveKey(c, ref, "key")
+		if e != nil {
+			return e
 		}
-	}
-	if err := h.store.RotateKey(c.ctx, old.Token, &next, graceUntil); err != nil {
-		if errors.Is(err, keys.ErrExists) {
-			if v.has("new_key") {
-				return nil, apierr.BadRequest("new_key", "new_key: this key value is already in use; choose another")
+		if e := c.canKey(k, "key"); e != nil {
+			return e
+		}
+		if e := h.canReissue(c, k); e != nil {
+			return e
+		}
+		old, next = *k, *k
+		if e := h.changeKey(c, &next, v); e != nil {
+			return e
+		}
+		next.Token = keys.Hash(secret)
+		next.KeyName = keys.Abbrev(secret)
+		next.RotatedTo = ""
+		if next.Token == old.Token {
+			return apierr.BadRequest("new_key", "new_key must differ from the current key")
+		}
+		graceUntil = nil
+		if g, ok := v.str("grace_period"); ok && !next.Blocked {
+			// A blocked key has no old secrets (blocking ended them); a
+			// regenerate must not bring one back.
+			if d, _ := parseDuration(g); !d.zero() {
+				t := d.after(h.utcNow())
+				graceUntil = &t
 			}
-			return nil, aliasTaken(next.KeyAlias)
 		}
-		return nil, h.keyWriteErr(c, err)
+		if err := h.store.RotateKey(c.ctx, old.Token, &next, graceUntil); err != nil {
+			if errors.Is(err, keys.ErrExists) {
+				if v.has("new_key") {
+					return apierr.BadRequest("new_key", "new_key: this key value is already in use; choose another")
+				}
+				return aliasTaken(next.KeyAlias)
+			}
+			return h.keyWriteErr(c, err)
+		}
+		return nil
+	})
+	if e != nil {
+		return nil, e
 	}
 	// The old token's cached lookup must go now (or when the grace period
 	// ends, which the cache's own expiry check handles); the new one may
@@ -662,12 +806,21 @@ func (h *handler) setBlocked(c *call, blocked bool) (any, *apierr.Error) {
 	if e := c.canKey(k, "key"); e != nil {
 		return nil, e
 	}
-	k.Blocked = blocked
-	k.UpdatedAt = h.utcNow()
-	k.UpdatedBy = c.actorID()
-	if err := h.store.UpdateKey(c.ctx, k); err != nil {
-		return nil, h.storeErr(c, err, "key", "key")
+	if e := c.notOwnKey(k, "block", "key"); e != nil {
+		return nil, e
 	}
+	now := h.utcNow()
+	k, e = h.modifyKey(c, k.Token, "key", func(k *keys.Key) *apierr.Error {
+		k.Blocked = blocked
+		k.UpdatedAt = now
+		k.UpdatedBy = c.actorID()
+		return nil
+	})
+	if e != nil {
+		return nil, e
+	}
+	// Blocking removed the key's old secrets (keys.Store.UpdateKey); their
+	// cached lookups go with everything else a regenerated key may have.
 	h.invalidateKey(k)
 	action := "key.unblock"
 	if blocked {

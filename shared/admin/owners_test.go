@@ -44,6 +44,15 @@ func (s *hookStore) UpdateKey(ctx context.Context, k *keys.Key) error {
 	return s.Store.UpdateKey(ctx, k)
 }
 
+// ModifyKey runs beforeUpdateKey (with nil: the record is not read yet)
+// before the store's own step, as UpdateKey does.
+func (s *hookStore) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
+	if s.beforeUpdateKey != nil {
+		s.beforeUpdateKey(nil)
+	}
+	return s.Store.ModifyKey(ctx, token, fn)
+}
+
 func (s *hookStore) RotateKey(ctx context.Context, old string, next *keys.Key, grace *time.Time) error {
 	if s.beforeRotateKey != nil {
 		s.beforeRotateKey(next)

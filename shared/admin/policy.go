@@ -159,7 +159,26 @@ func (c *call) callerClass() string {
 	return classNames[cl]
 }
 
-// canKey decides whether the caller may act on key k.
+// A record the caller may not see is answered exactly like a missing one
+// (same status, message and param), so that a scoped caller cannot learn
+// which user ids exist or that a key exists (docs/security.md,
+// "Enumeration"). The two answers below are the ones storeErr gives for a
+// missing key and a missing user.
+
+// keyNotFound is the answer for a key that does not exist or that the
+// caller may not see.
+func keyNotFound(param string) *apierr.Error {
+	return apierr.NotFound("key not found").WithParam(param)
+}
+
+// userNotFound is the answer for a user that does not exist or that the
+// caller may not see.
+func userNotFound(userID, param string) *apierr.Error {
+	return apierr.NotFound("user " + quote(userID) + " not found").WithParam(param)
+}
+
+// canKey decides whether the caller may act on key k. A key outside the
+// caller's reach is "not found", never "not yours".
 func (c *call) canKey(k *keys.Key, param string) *apierr.Error {
 	switch c.scope {
 	case all:
@@ -168,18 +187,27 @@ func (c *call) canKey(k *keys.Key, param string) *apierr.Error {
 		if uid := c.who.UserID(); uid != "" && k.UserID == uid {
 			return nil
 		}
-		return apierr.Forbidden(c.callerClass() + " may only use " + policy[c.op].route + " on its own keys; key " + k.KeyName + " is not yours").WithParam(param)
 	case selfKey:
 		if c.who.Key != nil && k.TokenID == c.who.Key.TokenID {
 			return nil
 		}
-		return apierr.Forbidden("a key without a user may only read itself").WithParam(param)
 	}
-	return apierr.Forbidden("not allowed")
+	return keyNotFound(param)
+}
+
+// notOwnKey refuses an old secret (inside a regenerate grace period) the
+// operations that would revoke the key's current secret: deleting or
+// blocking its own key (regenerating is refused outright). Whoever holds
+// only an old secret must not be able to lock out the holder of the new one.
+func (c *call) notOwnKey(k *keys.Key, verb, param string) *apierr.Error {
+	if !c.who.OldSecret || c.who.Key == nil || k.TokenID != c.who.Key.TokenID {
+		return nil
+	}
+	return apierr.Forbidden("an old secret in its regenerate grace period may not " + verb + " its own key; use the key's current secret").WithParam(param)
 }
 
 // canUser decides whether the caller may act on the user userID; param is
-// the request field that named it.
+// the request field that named it. Another user is "not found".
 func (c *call) canUser(userID, param string) *apierr.Error {
 	if c.scope == all {
 		return nil
@@ -187,7 +215,7 @@ func (c *call) canUser(userID, param string) *apierr.Error {
 	if c.scope == own && userID != "" && userID == c.who.UserID() {
 		return nil
 	}
-	return apierr.Forbidden(c.callerClass() + " may only use " + policy[c.op].route + " on its own user; " + param + " " + quote(userID) + " is not you").WithParam(param)
+	return userNotFound(userID, param)
 }
 
 // keyOwner decides the user_id a new or updated key may get: a scoped
@@ -266,6 +294,10 @@ func (c *call) boundBy() *keys.Key {
 // request's fields are applied; the team is the handler's (it also checks
 // membership when the request names one).
 func (c *call) inherit(k *keys.Key, soft *float64) {
+	if b := c.expiryBound(); b != nil && (k.Expires == nil || k.Expires.After(*b)) {
+		t := *b
+		k.Expires = &t
+	}
 	ck := c.boundBy()
 	if ck == nil {
 		return
@@ -308,16 +340,31 @@ func cloneLimits(l keys.Limits) keys.Limits {
 	}
 }
 
-// checkExpiry refuses an expiry (from duration) later than the calling
-// key's own, for a caller bound by its key: a key may not extend itself,
-// nor another key of its user, past its own expiry.
-func (c *call) checkExpiry(expires *time.Time) *apierr.Error {
-	ck := c.boundBy()
-	if ck == nil || ck.Expires == nil || expires == nil || !expires.After(*ck.Expires) {
+// expiryBound is the latest expiry the caller may give a key: the calling
+// key's own expiry when the caller is bound by its key (scope own), or,
+// whatever its scope, when it authenticated with an old secret (the grace
+// end: an old secret may make nothing that outlives it). Nil: no bound.
+func (c *call) expiryBound() *time.Time {
+	if c.who.Key == nil || (c.boundBy() == nil && !c.who.OldSecret) {
 		return nil
 	}
-	return apierr.Forbidden(c.callerClass() + " may not set duration past the calling key's own expiry (" +
-		ck.Expires.UTC().Format(time.RFC3339) + "); ask a proxy admin for a longer-lived key").WithParam("duration")
+	return c.who.Key.Expires
+}
+
+// checkExpiry refuses an expiry (from duration) later than expiryBound: a
+// key may not extend itself, nor another key of its user, past its own
+// expiry, and an old secret nothing past its grace end.
+func (c *call) checkExpiry(expires *time.Time) *apierr.Error {
+	b := c.expiryBound()
+	if b == nil || expires == nil || !expires.After(*b) {
+		return nil
+	}
+	what := "the calling key's own expiry"
+	if c.who.OldSecret {
+		what = "the end of the calling old secret's grace period"
+	}
+	return apierr.Forbidden(c.callerClass() + " may not set duration past " + what + " (" +
+		b.UTC().Format(time.RFC3339) + "); ask a proxy admin for a longer-lived key").WithParam("duration")
 }
 
 // canReissue decides whether a caller bound by its key may take a new

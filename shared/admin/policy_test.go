@@ -101,6 +101,9 @@ const (
 	ok  = http.StatusOK
 	bad = http.StatusBadRequest
 	no  = http.StatusForbidden
+	// hid: the caller may use the route but not on this record, which is
+	// answered exactly as a missing record (no enumeration).
+	hid = http.StatusNotFound
 )
 
 var policyRows = []policyRow{
@@ -112,7 +115,7 @@ var policyRows = []policyRow{
 	{"user/info own", "GET", func(f *fixture, c string) string { return "/user/info?user_id=" + f.own(c) }, noBody,
 		[6]int{ok, ok, ok, ok, ok, no}},
 	{"user/info other", "GET", fixed("/user/info?user_id=bob"), noBody,
-		[6]int{ok, ok, ok, no, no, no}},
+		[6]int{ok, ok, ok, hid, hid, no}},
 	{"user/update own alias", "POST", fixed("/user/update"), func(f *fixture, c string) any {
 		return obj("user_id", f.own(c), "user_alias", "renamed")
 	}, [6]int{ok, ok, no, ok, no, no}},
@@ -129,7 +132,7 @@ var policyRows = []policyRow{
 	}, [6]int{ok, ok, no, no, no, no}},
 	{"user/update other", "POST", fixed("/user/update"), func(f *fixture, c string) any {
 		return obj("user_id", "bob", "user_alias", "bobby")
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"user/delete", "POST", fixed("/user/delete"), func(f *fixture, c string) any {
 		id := f.fresh("doomed")
 		f.newUser(id, keys.RoleInternalUser, nil)
@@ -145,7 +148,7 @@ var policyRows = []policyRow{
 	}, [6]int{ok, ok, no, ok, no, no}},
 	{"key/generate other user_id", "POST", fixed("/key/generate"), func(*fixture, string) any {
 		return obj("user_id", "bob")
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"key/generate team it is in", "POST", fixed("/key/generate"), func(*fixture, string) any {
 		return obj("team_id", "t1")
 	}, [6]int{ok, ok, no, ok, no, no}},
@@ -163,7 +166,7 @@ var policyRows = []policyRow{
 	{"key/info own", "GET", func(f *fixture, c string) string { return "/key/info?key=" + f.ownToken(c) }, noBody,
 		[6]int{ok, ok, ok, ok, ok, ok}},
 	{"key/info other", "GET", func(f *fixture, c string) string { return "/key/info?key=" + f.token["bob"] }, noBody,
-		[6]int{ok, ok, ok, no, no, no}},
+		[6]int{ok, ok, ok, hid, hid, hid}},
 	{"key/update own", "POST", fixed("/key/update"), func(f *fixture, c string) any {
 		return obj("key", f.freshOwnKey(c), "metadata", obj("note", "x"))
 	}, [6]int{ok, ok, no, ok, no, no}},
@@ -172,35 +175,35 @@ var policyRows = []policyRow{
 	}, [6]int{ok, ok, no, no, no, no}},
 	{"key/update other", "POST", fixed("/key/update"), func(f *fixture, c string) any {
 		return obj("key", f.freshKey("bob"), "metadata", obj("note", "x"))
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"key/delete own", "POST", fixed("/key/delete"), func(f *fixture, c string) any {
 		return obj("keys", []string{f.freshOwnKey(c)})
 	}, [6]int{ok, ok, no, ok, no, no}},
 	{"key/delete other", "POST", fixed("/key/delete"), func(f *fixture, c string) any {
 		return obj("keys", []string{f.freshKey("bob")})
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"key/list", "GET", fixed("/key/list"), noBody,
 		[6]int{ok, ok, ok, ok, ok, no}},
 	{"key/list other user", "GET", fixed("/key/list?user_id=bob"), noBody,
-		[6]int{ok, ok, ok, no, no, no}},
+		[6]int{ok, ok, ok, hid, hid, no}},
 	{"key/regenerate own", "POST", fixed("/key/regenerate"), func(f *fixture, c string) any {
 		return obj("key", f.freshOwnKey(c))
 	}, [6]int{ok, ok, no, ok, no, no}},
 	{"key/regenerate other", "POST", fixed("/key/regenerate"), func(f *fixture, c string) any {
 		return obj("key", f.freshKey("bob"))
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"key/{key}/regenerate own", "POST", func(f *fixture, c string) string {
 		return "/key/" + f.freshOwnKey(c) + "/regenerate"
 	}, noBody, [6]int{ok, ok, no, ok, no, no}},
 	{"key/{key}/regenerate other", "POST", func(f *fixture, c string) string {
 		return "/key/" + f.freshKey("bob") + "/regenerate"
-	}, noBody, [6]int{ok, ok, no, no, no, no}},
+	}, noBody, [6]int{ok, ok, no, hid, no, no}},
 	{"key/block own", "POST", fixed("/key/block"), func(f *fixture, c string) any {
 		return obj("key", f.freshOwnKey(c))
 	}, [6]int{ok, ok, no, ok, no, no}},
 	{"key/block other", "POST", fixed("/key/block"), func(f *fixture, c string) any {
 		return obj("key", f.freshKey("bob"))
-	}, [6]int{ok, ok, no, no, no, no}},
+	}, [6]int{ok, ok, no, hid, no, no}},
 	{"key/unblock own", "POST", fixed("/key/unblock"), func(f *fixture, c string) any {
 		tok := f.freshOwnKey(c)
 		f.must(testMaster, "POST", "/key/block", obj("key", tok))

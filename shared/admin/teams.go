@@ -51,6 +51,9 @@ func (h *handler) teamNew(c *call) (any, *apierr.Error) {
 	now := h.utcNow()
 	t := &keys.Team{TeamID: tid, CreatedAt: now, UpdatedAt: now}
 	applyTeam(t, v)
+	if e := checkRecordSize(t); e != nil {
+		return nil, e
+	}
 	if err := h.store.CreateTeam(c.ctx, t); err != nil {
 		if errors.Is(err, keys.ErrExists) {
 			return nil, apierr.BadRequest("team_id", "team_id "+quote(tid)+" already exists; team_id must be unique")
@@ -58,16 +61,21 @@ func (h *handler) teamNew(c *call) (any, *apierr.Error) {
 		return nil, h.storeErr(c, err, "team", "team_id")
 	}
 	for _, m := range members {
-		u, err := h.store.GetUser(c.ctx, m.UserID)
-		if err != nil {
-			return nil, h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
-		}
-		if !slices.Contains(u.Teams, tid) {
-			u.Teams = append(u.Teams, tid)
-			u.UpdatedAt = now
-			if err := h.store.UpdateUser(c.ctx, u); err != nil {
-				return nil, h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
+		e := h.retrying(c, func() *apierr.Error {
+			_, err := h.store.ModifyUser(c.ctx, m.UserID, func(u *keys.User) error {
+				if !slices.Contains(u.Teams, tid) {
+					u.Teams = append(u.Teams, tid)
+					u.UpdatedAt = now
+				}
+				return nil
+			})
+			if err != nil {
+				return h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
 			}
+			return nil
+		})
+		if e != nil {
+			return nil, e
 		}
 	}
 	if len(members) > 0 {
@@ -122,14 +130,28 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 	if !ok {
 		return nil, apierr.BadRequest("team_id", "team_id is required")
 	}
-	t, err := h.store.GetTeam(c.ctx, tid)
-	if err != nil {
-		return nil, h.storeErr(c, err, "team "+quote(tid), "team_id")
-	}
-	applyTeam(t, v)
-	t.UpdatedAt = h.utcNow()
-	if err := h.store.UpdateTeam(c.ctx, t); err != nil {
-		return nil, h.storeErr(c, err, "team "+quote(tid), "team_id")
+	now := h.utcNow()
+	var t *keys.Team
+	e = h.retrying(c, func() *apierr.Error {
+		var err error
+		t, err = h.store.ModifyTeam(c.ctx, tid, func(t *keys.Team) error {
+			applyTeam(t, v)
+			t.UpdatedAt = now
+			if e := checkRecordSize(t); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if err != nil {
+			return h.storeErr(c, err, "team "+quote(tid), "team_id")
+		}
+		return nil
+	})
+	if e != nil {
+		return nil, e
 	}
 	h.invalidate() // cached principals carry their team (blocked, routes)
 	h.audit(c, "team.update", slog.String("target", tid), slog.Any("fields", without(v.names(), "team_id")))
@@ -175,9 +197,11 @@ func (h *handler) teamDelete(c *call) (any, *apierr.Error) {
 				return h.storeErr(c, err, "keys", "team_ids")
 			}
 			for _, k := range ks {
-				if err := h.store.DeleteKey(c.ctx, k.Token); err != nil && !isNotFound(err) {
+				gone, err := h.store.DeleteKeyByID(c.ctx, stableID(k))
+				if err != nil && !isNotFound(err) {
 					return h.storeErr(c, err, "key", "team_ids")
 				}
+				h.invalidate(gone...)
 				deletedKeys = append(deletedKeys, k.Token)
 				n++
 				h.audit(c, "key.delete", append(keyAttrs(k), slog.String("reason", "team "+id+" deleted"))...)
@@ -212,10 +236,21 @@ func (h *handler) dropMembership(c *call, tid string) *apierr.Error {
 		if !slices.Contains(u.Teams, tid) {
 			continue
 		}
-		u.Teams = slices.DeleteFunc(u.Teams, func(s string) bool { return s == tid })
-		u.UpdatedAt = h.utcNow()
-		if err := h.store.UpdateUser(c.ctx, u); err != nil && !isNotFound(err) {
-			return h.storeErr(c, err, "user", "team_ids")
+		e := h.retrying(c, func() *apierr.Error {
+			_, err := h.store.ModifyUser(c.ctx, u.UserID, func(u *keys.User) error {
+				if slices.Contains(u.Teams, tid) {
+					u.Teams = slices.DeleteFunc(u.Teams, func(s string) bool { return s == tid })
+					u.UpdatedAt = h.utcNow()
+				}
+				return nil
+			})
+			if err != nil && !isNotFound(err) {
+				return h.storeErr(c, err, "user", "team_ids")
+			}
+			return nil
+		})
+		if e != nil {
+			return e
 		}
 	}
 	return nil

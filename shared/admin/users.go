@@ -102,6 +102,9 @@ func (h *handler) userNew(c *call) (any, *apierr.Error) {
 	if u.Teams == nil {
 		u.Teams = []string{}
 	}
+	if e := checkRecordSize(u); e != nil {
+		return nil, e
+	}
 	if err := h.store.CreateUser(c.ctx, u); err != nil {
 		if errors.Is(err, keys.ErrExists) {
 			return nil, apierr.BadRequest("user_id", "user_id "+quote(uid)+" already exists; user_id must be unique")
@@ -208,17 +211,34 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	if e := h.checkTeams(c, teams, "teams"); e != nil {
 		return nil, e
 	}
-	u, err := h.store.GetUser(c.ctx, uid)
-	if err != nil {
-		return nil, h.storeErr(c, err, "user "+quote(uid), "user_id")
-	}
-	applyUser(u, v)
-	if v.has("teams") {
-		u.Teams = teams
-	}
-	u.UpdatedAt = h.utcNow()
-	if err := h.store.UpdateUser(c.ctx, u); err != nil {
-		return nil, h.storeErr(c, err, "user "+quote(uid), "user_id")
+	// One store step on the latest record (keys.Store.ModifyUser): only
+	// the request's fields change, so a concurrent demotion or block is
+	// never undone, and a loop of self-updates cannot starve an admin's.
+	now := h.utcNow()
+	var u *keys.User
+	e = h.retrying(c, func() *apierr.Error {
+		var err error
+		u, err = h.store.ModifyUser(c.ctx, uid, func(u *keys.User) error {
+			applyUser(u, v)
+			if v.has("teams") {
+				u.Teams = teams
+			}
+			u.UpdatedAt = now
+			if e := checkRecordSize(u); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if err != nil {
+			return h.storeErr(c, err, "user "+quote(uid), "user_id")
+		}
+		return nil
+	})
+	if e != nil {
+		return nil, e
 	}
 	h.invalidate() // a cached principal carries its user (role, blocked)
 	h.audit(c, "user.update", slog.String("target", uid), slog.Any("fields", without(v.names(), "user_id")))
@@ -226,6 +246,18 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 }
 
 func (h *handler) userByEmail(c *call, email string) (string, *apierr.Error) {
+	if c.scope != all {
+		// A scoped caller may only name itself: compare with its own
+		// record alone, and answer anything else as no match, so that
+		// the answer says nothing about other users.
+		uid := c.who.UserID()
+		if u, err := h.store.GetUser(c.ctx, uid); err == nil && uid != "" && u.UserEmail == email {
+			return uid, nil
+		} else if err != nil && !isNotFound(err) {
+			return "", h.storeErr(c, err, "users", "user_email")
+		}
+		return "", apierr.NotFound("no user has this user_email").WithParam("user_email")
+	}
 	us, err := h.store.ListUsers(c.ctx)
 	if err != nil {
 		return "", h.storeErr(c, err, "users", "user_email")

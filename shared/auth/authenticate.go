@@ -83,7 +83,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header, masterK
 		return nil, apierr.New(http.StatusUnauthorized, apierr.TypeExpiredKey,
 			"Authentication Error, the API key has expired")
 	}
-	p := &Principal{Kind: VirtualKey, Key: res.key, User: res.user, Team: res.team, Role: keys.RoleInternalUser}
+	p := &Principal{Kind: VirtualKey, Key: res.key, User: res.user, Team: res.team, Role: keys.RoleInternalUser, OldSecret: res.oldSecret}
 	if res.user != nil && res.user.UserRole.Valid() {
 		p.Role = res.user.UserRole
 	}
@@ -101,6 +101,7 @@ type lookupResult struct {
 	user           *keys.User
 	team           *keys.Team
 	rotatedExpired bool // an old secret whose regenerate grace period is over
+	oldSecret      bool // an old secret inside its grace period (key is the current record)
 }
 
 func (a *Authenticator) lookup(ctx context.Context, token string) (*lookupResult, error) {
@@ -129,6 +130,7 @@ func (a *Authenticator) resolve(ctx context.Context, token string) (*lookupResul
 	}
 	res := &lookupResult{}
 	if k.RotatedTo != "" {
+		res.oldSecret = true
 		if k.Expired(a.now()) {
 			return &lookupResult{key: k, rotatedExpired: true}, nil
 		}
@@ -142,7 +144,11 @@ func (a *Authenticator) resolve(ctx context.Context, token string) (*lookupResul
 		}
 		// The old secret is valid until the earlier of the grace end and the
 		// key's own expiry.
-		if graceEnd != nil && (k.Expires == nil || graceEnd.Before(*k.Expires)) {
+		if graceEnd == nil {
+			// A rotation record always has its grace end; fail closed.
+			return &lookupResult{key: k, rotatedExpired: true}, nil
+		}
+		if k.Expires == nil || graceEnd.Before(*k.Expires) {
 			c := *k
 			c.Expires = graceEnd
 			k = &c

@@ -32,6 +32,12 @@ type Principal struct {
 	// Role is the effective role: proxy_admin for the master key, the user's
 	// role for a key with a user, internal_user for a key without one.
 	Role keys.Role
+	// OldSecret is set when the secret that authenticated is an old one,
+	// inside the grace period of a /key/regenerate: Key is then the current
+	// record with Expires no later than the grace end. An old secret may do
+	// what the key may, except regenerate, delete or block its own key, or
+	// make anything that outlives its grace end (docs/security.md).
+	OldSecret bool
 }
 
 // UserID is the key's user id, or "".
@@ -42,6 +48,11 @@ func (p *Principal) UserID() string {
 	return ""
 }
 
+// MasterActor is Actor's name for the master key. User ids may not take
+// this form (admin validates ids), so a created_by or audit actor of
+// MasterActor can only come from the master key.
+const MasterActor = "master key"
+
 // Actor names the principal in audit and access logs, never with a secret:
 // "master key", "user alice", "key sk-...abcd".
 func (p *Principal) Actor() string {
@@ -49,7 +60,7 @@ func (p *Principal) Actor() string {
 	case p == nil || p.Kind == Anonymous:
 		return "anonymous"
 	case p.Kind == Master:
-		return "master key"
+		return MasterActor
 	case p.Key.UserID != "":
 		return "user " + p.Key.UserID
 	default:

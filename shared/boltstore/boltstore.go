@@ -13,6 +13,11 @@
 //	user_keys  user id  -> {token: ""}   (a nested bucket per user)
 //	team_keys  team id  -> {token: ""}   (a nested bucket per team)
 //	rotations  token    -> {old token: ""} rotation records pointing at token
+//	key_ids    token id -> token of the current key with that TokenID
+//
+// Every record carries its version (keys.Store's optimistic lock) in an
+// extra "_v" member of its JSON; a record written before versions existed
+// reads as version 0.
 //
 // The indexes exist so that the request path (GetKey) is one read, and so
 // that listing or deleting one user's keys, and deleting a key's rotation
@@ -51,9 +56,10 @@ var (
 	bucketUserKeys  = []byte("user_keys")
 	bucketTeamKeys  = []byte("team_keys")
 	bucketRotations = []byte("rotations")
+	bucketKeyIDs    = []byte("key_ids")
 )
 
-var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations}
+var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations, bucketKeyIDs}
 
 // LockTimeout is how long Open waits for the file lock. bbolt's default is to
 // wait forever, which turns "another keyway is already running on this file"
@@ -83,10 +89,24 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("opening key store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
+		backfillIDs := tx.Bucket(bucketKeyIDs) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
+		}
+		if backfillIDs {
+			// A file from before key_ids: index every current key once.
+			return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
+				var r keys.Key
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("decoding %q: %w", k, err)
+				}
+				if r.RotatedTo != "" {
+					return nil
+				}
+				return tx.Bucket(bucketKeyIDs).Put([]byte(keyID(&r)), []byte(r.Token))
+			})
 		}
 		return nil
 	})
@@ -145,6 +165,37 @@ func abbrev(token string) string {
 	return token
 }
 
+// version is the address of a record's Version, or nil for a value that
+// has none.
+func version(r any) *int64 {
+	switch r := r.(type) {
+	case *keys.User:
+		return &r.Version
+	case *keys.Team:
+		return &r.Version
+	case *keys.Key:
+		return &r.Version
+	}
+	return nil
+}
+
+// decodeRecord decodes a stored record and its "_v" version into r.
+func decodeRecord(v []byte, r any) error {
+	if err := json.Unmarshal(v, r); err != nil {
+		return err
+	}
+	if p := version(r); p != nil {
+		var ver struct {
+			V int64 `json:"_v"`
+		}
+		if err := json.Unmarshal(v, &ver); err != nil {
+			return err
+		}
+		*p = ver.V
+	}
+	return nil
+}
+
 // getJSON decodes the record stored under id into a new T, or returns nil
 // when there is none. Decoding into a fresh value is what makes every
 // returned record the caller's own copy.
@@ -154,20 +205,38 @@ func getJSON[T any](b *bbolt.Bucket, id string) (*T, error) {
 		return nil, nil
 	}
 	r := new(T)
-	if err := json.Unmarshal(v, r); err != nil {
+	if err := decodeRecord(v, r); err != nil {
 		return nil, fmt.Errorf("decoding %q: %w", id, err)
 	}
 	return r, nil
 }
 
-// putJSON encodes r under id. Encoding at call time is what keeps the store
-// free of references into the caller's value.
-func putJSON(b *bbolt.Bucket, id string, r any) error {
+// putJSON encodes r under id with version ver (r's own Version is not
+// looked at). Encoding at call time is what keeps the store free of
+// references into the caller's value.
+func putJSON(b *bbolt.Bucket, id string, r any, ver int64) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encoding %q: %w", id, err)
 	}
+	if len(v) < 2 || v[len(v)-1] != '}' {
+		return fmt.Errorf("encoding %q: not a JSON object", id)
+	}
+	sep := ","
+	if len(v) == 2 {
+		sep = ""
+	}
+	v = append(v[:len(v)-1], fmt.Sprintf(`%s"_v":%d}`, sep, ver)...)
 	return b.Put([]byte(id), v)
+}
+
+// checkVersion fails with keys.ErrConflict unless the stored record's
+// version is the one the caller read.
+func checkVersion(kind, id string, stored, given int64) error {
+	if stored != given {
+		return fmt.Errorf("%s %s: version %d, stored %d: %w", kind, id, given, stored, keys.ErrConflict)
+	}
+	return nil
 }
 
 // listJSON decodes every record in b, in key (id) order.
@@ -175,7 +244,7 @@ func listJSON[T any](b *bbolt.Bucket) ([]*T, error) {
 	var out []*T
 	err := b.ForEach(func(k, v []byte) error {
 		r := new(T)
-		if err := json.Unmarshal(v, r); err != nil {
+		if err := decodeRecord(v, r); err != nil {
 			return fmt.Errorf("decoding %q: %w", k, err)
 		}
 		out = append(out, r)

@@ -27,12 +27,16 @@ func TestConformance(t *testing.T) {
 // plantKey writes k as CreateKey does (record and indexes) but without
 // checking that its user and team exist (keystest.PlantKey).
 func plantKey(ctx context.Context, s keys.Store, k *keys.Key) error {
-	return s.(*Store).update(ctx, func(tx *bbolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k); err != nil {
+	err := s.(*Store).update(ctx, func(tx *bbolt.Tx) error {
+		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k, 1); err != nil {
 			return err
 		}
 		return indexKey(tx, k)
 	})
+	if err == nil {
+		k.Version = 1
+	}
+	return err
 }
 
 func TestOpenCreatesPrivateFile(t *testing.T) {
@@ -132,5 +136,31 @@ func TestOpenUnreadableFileFails(t *testing.T) {
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Open in a missing directory: got error %v; want one wrapping os.ErrNotExist", err)
+	}
+}
+
+// TestOpenBackfillsKeyIDs: a file written before the key_ids index gets it
+// on Open, so DeleteKeyByID finds keys made before the upgrade.
+func TestOpenBackfillsKeyIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keys.Key{Token: keys.Hash("sk-before-key-ids-0123456789abcdef"), TokenID: "tid-old"}
+	if err := s.CreateKey(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketKeyIDs) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gone, err := s.DeleteKeyByID(t.Context(), "tid-old")
+	if err != nil || len(gone) != 1 || gone[0] != k.Token {
+		t.Errorf("DeleteKeyByID after the upgrade: got %v, %v; want the key", gone, err)
 	}
 }

@@ -86,7 +86,27 @@ func indexKey(tx *bbolt.Tx, k *keys.Key) error {
 			return fmt.Errorf("indexing alias %q: %w", k.KeyAlias, err)
 		}
 	}
+	if err := tx.Bucket(bucketKeyIDs).Put([]byte(keyID(k)), []byte(k.Token)); err != nil {
+		return fmt.Errorf("indexing key id of %s: %w", abbrev(k.Token), err)
+	}
 	return nil
+}
+
+// keyID is the stable id of a key: its TokenID, or its token for a record
+// without one (written before TokenID existed).
+func keyID(k *keys.Key) string {
+	if k.TokenID != "" {
+		return k.TokenID
+	}
+	return k.Token
+}
+
+// keyIDHolder is the token of the current key with stable id id, or "".
+func keyIDHolder(tx *bbolt.Tx, id string) string {
+	if id == "" {
+		return ""
+	}
+	return string(tx.Bucket(bucketKeyIDs).Get([]byte(id)))
 }
 
 // unindexKey removes a current key from the user, team and alias indexes.
@@ -106,6 +126,11 @@ func unindexKey(tx *bbolt.Tx, k *keys.Key) error {
 	if k.KeyAlias != "" && aliasHolder(tx, k.KeyAlias) == k.Token {
 		if err := tx.Bucket(bucketAliases).Delete([]byte(k.KeyAlias)); err != nil {
 			return fmt.Errorf("unindexing alias %q: %w", k.KeyAlias, err)
+		}
+	}
+	if keyIDHolder(tx, keyID(k)) == k.Token {
+		if err := tx.Bucket(bucketKeyIDs).Delete([]byte(keyID(k))); err != nil {
+			return fmt.Errorf("unindexing key id of %s: %w", abbrev(k.Token), err)
 		}
 	}
 	return nil

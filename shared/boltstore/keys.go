@@ -49,7 +49,7 @@ func (s *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if err := checkCurrent(k); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		if b.Get([]byte(k.Token)) != nil {
 			return fmt.Errorf("key %s: %w", abbrev(k.Token), keys.ErrExists)
@@ -57,14 +57,21 @@ func (s *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 		if aliasHolder(tx, k.KeyAlias) != "" {
 			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
 		}
+		if keyIDHolder(tx, keyID(k)) != "" {
+			return fmt.Errorf("key id %s: %w", abbrev(keyID(k)), keys.ErrExists)
+		}
 		if err := checkOwners(tx, k, nil); err != nil {
 			return err
 		}
-		if err := putJSON(b, k.Token, k); err != nil {
+		if err := putJSON(b, k.Token, k, 1); err != nil {
 			return fmt.Errorf("creating key %s: %w", abbrev(k.Token), err)
 		}
 		return indexKey(tx, k)
 	})
+	if err == nil {
+		k.Version = 1
+	}
+	return err
 }
 
 // GetKey returns the record stored under token, current key or rotation
@@ -120,34 +127,89 @@ func (s *Store) GetKeyByAlias(ctx context.Context, alias string) (*keys.Key, err
 	return k, err
 }
 
-// UpdateKey replaces the current key stored under k.Token and moves it in
-// the indexes when its user, team or alias changed. Taking an alias another
-// key holds fails with ErrExists; a missing key or a rotation record fails
-// with ErrNotFound, and so does moving the key to a user or team that has
-// no record.
+// UpdateKey replaces the current key stored under k.Token if its version
+// is still k.Version (else ErrConflict), and moves it in the indexes when
+// its user, team or alias changed. Taking an alias another key holds fails
+// with ErrExists; a missing key or a rotation record fails with
+// ErrNotFound, and so does moving the key to a user or team that has no
+// record. Writing the key blocked removes its rotation records in the same
+// transaction.
 func (s *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 	if err := checkCurrent(k); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		old, err := getCurrentKey(tx, k.Token)
 		if err != nil {
 			return err
 		}
-		if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
-			return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
-		}
-		if err := checkOwners(tx, k, old); err != nil {
+		if err := checkVersion("key", abbrev(k.Token), old.Version, k.Version); err != nil {
 			return err
 		}
-		if err := unindexKey(tx, old); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bucketKeys), k.Token, k); err != nil {
-			return fmt.Errorf("updating key %s: %w", abbrev(k.Token), err)
-		}
-		return indexKey(tx, k)
+		return replaceKey(tx, old, k)
 	})
+	if err == nil {
+		k.Version++
+	}
+	return err
+}
+
+// replaceKey writes k over the current key old (same token) at the next
+// version: the rules of UpdateKey, inside the caller's transaction.
+func replaceKey(tx *bbolt.Tx, old, k *keys.Key) error {
+	if err := checkCurrent(k); err != nil {
+		return err
+	}
+	if k.Token != old.Token || keyID(k) != keyID(old) {
+		return fmt.Errorf("key %s: token and token_id are set only at creation", abbrev(old.Token))
+	}
+	if h := aliasHolder(tx, k.KeyAlias); h != "" && h != k.Token {
+		return fmt.Errorf("key alias %q: %w", k.KeyAlias, keys.ErrExists)
+	}
+	if err := checkOwners(tx, k, old); err != nil {
+		return err
+	}
+	if err := unindexKey(tx, old); err != nil {
+		return err
+	}
+	if err := putJSON(tx.Bucket(bucketKeys), k.Token, k, old.Version+1); err != nil {
+		return fmt.Errorf("updating key %s: %w", abbrev(k.Token), err)
+	}
+	if k.Blocked {
+		if _, err := deleteRotations(tx, k.Token); err != nil {
+			return err
+		}
+	}
+	return indexKey(tx, k)
+}
+
+// ModifyKey applies fn to the current key under token inside one write
+// transaction, so nothing can be written between its read and its write.
+func (s *Store) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
+	var out *keys.Key
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		old, err := getCurrentKey(tx, token)
+		if err != nil {
+			return err
+		}
+		k, err := getCurrentKey(tx, token) // fn's own copy
+		if err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+		if err := replaceKey(tx, old, k); err != nil {
+			return err
+		}
+		k.Version = old.Version + 1
+		out = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteKey removes the record stored under token. For a current key that
@@ -178,11 +240,22 @@ func deleteCurrentKey(tx *bbolt.Tx, k *keys.Key) ([]string, error) {
 		return nil, err
 	}
 	b := tx.Bucket(bucketKeys)
-	removed := []string{k.Token}
 	if err := b.Delete([]byte(k.Token)); err != nil {
 		return nil, fmt.Errorf("deleting key %s: %w", abbrev(k.Token), err)
 	}
-	for _, old := range indexTokens(tx, bucketRotations, k.Token) {
+	old, err := deleteRotations(tx, k.Token)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{k.Token}, old...), nil
+}
+
+// deleteRotations removes every rotation record pointing at token (and the
+// index entry listing them) and returns their tokens.
+func deleteRotations(tx *bbolt.Tx, token string) ([]string, error) {
+	b := tx.Bucket(bucketKeys)
+	var removed []string
+	for _, old := range indexTokens(tx, bucketRotations, token) {
 		if b.Get([]byte(old)) == nil {
 			continue // stale index entry; dropped below
 		}
@@ -191,8 +264,31 @@ func deleteCurrentKey(tx *bbolt.Tx, k *keys.Key) ([]string, error) {
 		}
 		removed = append(removed, old)
 	}
-	if err := dropIndexEntry(tx, bucketRotations, k.Token); err != nil {
-		return nil, fmt.Errorf("deleting rotation index of key %s: %w", abbrev(k.Token), err)
+	if err := dropIndexEntry(tx, bucketRotations, token); err != nil {
+		return nil, fmt.Errorf("deleting rotation index of key %s: %w", abbrev(token), err)
+	}
+	return removed, nil
+}
+
+// DeleteKeyByID removes the current key whose TokenID is tokenID, wherever
+// regenerate has moved it, with its rotation records: the key_ids index
+// names its token in the same transaction.
+func (s *Store) DeleteKeyByID(ctx context.Context, tokenID string) ([]string, error) {
+	var removed []string
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		tok := keyIDHolder(tx, tokenID)
+		if tok == "" {
+			return fmt.Errorf("key id %s: %w", abbrev(tokenID), keys.ErrNotFound)
+		}
+		k, err := getCurrentKey(tx, tok)
+		if err != nil {
+			return err
+		}
+		removed, err = deleteCurrentKey(tx, k)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return removed, nil
 }
@@ -259,10 +355,20 @@ func (s *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, 
 	if err := checkCurrent(next); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	now := time.Now()
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		cur, err := getCurrentKey(tx, oldToken)
 		if err != nil {
 			return err
+		}
+		if err := checkVersion("key", abbrev(oldToken), cur.Version, next.Version); err != nil {
+			return err
+		}
+		if next.TokenID == "" {
+			next.TokenID = keyID(cur) // a record from before TokenID
+		}
+		if keyID(next) != keyID(cur) {
+			return fmt.Errorf("key %s: token_id is set only at creation", abbrev(oldToken))
 		}
 		b := tx.Bucket(bucketKeys)
 		if b.Get([]byte(next.Token)) != nil {
@@ -275,40 +381,50 @@ func (s *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, 
 			return err
 		}
 
-		if err := unindexKey(tx, cur); err != nil {
-			return err
-		}
-		if err := putJSON(b, next.Token, next); err != nil {
-			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
-		}
-		if err := indexKey(tx, next); err != nil {
-			return err
-		}
-
 		earlier := indexTokens(tx, bucketRotations, oldToken)
-		if err := dropIndexEntry(tx, bucketRotations, oldToken); err != nil {
-			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
-		}
+		var live []*keys.Key
 		for _, tok := range earlier {
 			r, err := getJSON[keys.Key](b, tok)
 			if err != nil {
 				return err
 			}
-			switch {
-			case r == nil:
-				// stale index entry: already dropped with the bucket
-			case graceUntil == nil:
+			if r == nil {
+				continue // stale index entry: dropped with the bucket
+			}
+			if graceUntil == nil || r.Expired(now) {
+				// No grace for the newest old secret: none for older
+				// ones. An expired one is gone already in effect.
 				if err := b.Delete([]byte(tok)); err != nil {
 					return fmt.Errorf("deleting rotation record %s: %w", abbrev(tok), err)
 				}
-			default:
-				r.RotatedTo = next.Token
-				if err := putJSON(b, tok, r); err != nil {
-					return fmt.Errorf("re-pointing rotation record %s: %w", abbrev(tok), err)
-				}
-				if err := indexAdd(tx, bucketRotations, next.Token, tok); err != nil {
-					return err
-				}
+				continue
+			}
+			live = append(live, r)
+		}
+		if graceUntil != nil && len(live)+1 > keys.MaxGraceSecrets {
+			return fmt.Errorf("key %s: %d old secrets are in a grace period (limit %d): %w",
+				abbrev(oldToken), len(live), keys.MaxGraceSecrets, keys.ErrTooManyGraceSecrets)
+		}
+
+		if err := unindexKey(tx, cur); err != nil {
+			return err
+		}
+		if err := putJSON(b, next.Token, next, 1); err != nil {
+			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
+		}
+		if err := indexKey(tx, next); err != nil {
+			return err
+		}
+		if err := dropIndexEntry(tx, bucketRotations, oldToken); err != nil {
+			return fmt.Errorf("rotating key %s: %w", abbrev(oldToken), err)
+		}
+		for _, r := range live {
+			r.RotatedTo = next.Token
+			if err := putJSON(b, r.Token, r, r.Version+1); err != nil {
+				return fmt.Errorf("re-pointing rotation record %s: %w", abbrev(r.Token), err)
+			}
+			if err := indexAdd(tx, bucketRotations, next.Token, r.Token); err != nil {
+				return err
 			}
 		}
 
@@ -323,9 +439,13 @@ func (s *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key, 
 		rec.KeyAlias = ""
 		until := *graceUntil
 		rec.Expires = &until
-		if err := putJSON(b, oldToken, &rec); err != nil {
+		if err := putJSON(b, oldToken, &rec, cur.Version+1); err != nil {
 			return fmt.Errorf("writing rotation record %s: %w", abbrev(oldToken), err)
 		}
 		return indexAdd(tx, bucketRotations, next.Token, oldToken)
 	})
+	if err == nil {
+		next.Version = 1
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"go.etcd.io/bbolt"
 
@@ -14,13 +15,17 @@ func (s *Store) CreateUser(ctx context.Context, u *keys.User) error {
 	if err := requireID("user", u.UserID); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.UserID)) != nil {
 			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrExists)
 		}
-		return putJSON(b, u.UserID, u)
+		return putJSON(b, u.UserID, u, 1)
 	})
+	if err == nil {
+		u.Version = 1
+	}
+	return err
 }
 
 // GetUser returns the user; ErrNotFound when there is none.
@@ -37,16 +42,57 @@ func (s *Store) GetUser(ctx context.Context, userID string) (*keys.User, error) 
 	return u, err
 }
 
-// UpdateUser replaces the stored user; ErrNotFound when there is none, so
-// an update racing a delete cannot bring the user back.
+// UpdateUser replaces the stored user if its version is still u.Version
+// (else ErrConflict); ErrNotFound when there is none, so an update racing a
+// delete cannot bring the user back.
 func (s *Store) UpdateUser(ctx context.Context, u *keys.User) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		if u.UserID == "" || b.Get([]byte(u.UserID)) == nil {
+		cur, err := getJSON[keys.User](b, u.UserID)
+		if err != nil {
+			return err
+		}
+		if u.UserID == "" || cur == nil {
 			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrNotFound)
 		}
-		return putJSON(b, u.UserID, u)
+		if err := checkVersion("user", strconv.Quote(u.UserID), cur.Version, u.Version); err != nil {
+			return err
+		}
+		return putJSON(b, u.UserID, u, u.Version+1)
 	})
+	if err == nil {
+		u.Version++
+	}
+	return err
+}
+
+// ModifyUser applies fn to the stored user inside one write transaction.
+func (s *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
+	var out *keys.User
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		u, err := getJSON[keys.User](b, userID)
+		if err != nil {
+			return err
+		}
+		if userID == "" || u == nil {
+			return fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
+		}
+		ver := u.Version
+		if err := fn(u); err != nil {
+			return err
+		}
+		if u.UserID != userID {
+			return fmt.Errorf("user %q: user_id cannot change", userID)
+		}
+		u.Version = ver + 1
+		out = u
+		return putJSON(b, userID, u, ver+1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteUser removes the user, every current key indexed under it, and the
@@ -118,13 +164,17 @@ func (s *Store) CreateTeam(ctx context.Context, t *keys.Team) error {
 	if err := requireID("team", t.TeamID); err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTeams)
 		if b.Get([]byte(t.TeamID)) != nil {
 			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrExists)
 		}
-		return putJSON(b, t.TeamID, t)
+		return putJSON(b, t.TeamID, t, 1)
 	})
+	if err == nil {
+		t.Version = 1
+	}
+	return err
 }
 
 // GetTeam returns the team; ErrNotFound when there is none.
@@ -141,15 +191,56 @@ func (s *Store) GetTeam(ctx context.Context, teamID string) (*keys.Team, error) 
 	return t, err
 }
 
-// UpdateTeam replaces the stored team; ErrNotFound when there is none.
+// UpdateTeam replaces the stored team if its version is still t.Version
+// (else ErrConflict); ErrNotFound when there is none.
 func (s *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTeams)
-		if t.TeamID == "" || b.Get([]byte(t.TeamID)) == nil {
+		cur, err := getJSON[keys.Team](b, t.TeamID)
+		if err != nil {
+			return err
+		}
+		if t.TeamID == "" || cur == nil {
 			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrNotFound)
 		}
-		return putJSON(b, t.TeamID, t)
+		if err := checkVersion("team", strconv.Quote(t.TeamID), cur.Version, t.Version); err != nil {
+			return err
+		}
+		return putJSON(b, t.TeamID, t, t.Version+1)
 	})
+	if err == nil {
+		t.Version++
+	}
+	return err
+}
+
+// ModifyTeam applies fn to the stored team inside one write transaction.
+func (s *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
+	var out *keys.Team
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTeams)
+		t, err := getJSON[keys.Team](b, teamID)
+		if err != nil {
+			return err
+		}
+		if teamID == "" || t == nil {
+			return fmt.Errorf("team %q: %w", teamID, keys.ErrNotFound)
+		}
+		ver := t.Version
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.TeamID != teamID {
+			return fmt.Errorf("team %q: team_id cannot change", teamID)
+		}
+		t.Version = ver + 1
+		out = t
+		return putJSON(b, teamID, t, ver+1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteTeam removes the team record only. The team's keys stay, still

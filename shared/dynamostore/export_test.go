@@ -18,5 +18,12 @@ func PlantKey(ctx context.Context, s keys.Store, k *keys.Key) error {
 	if aliasOf(k) != "" {
 		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
 	}
-	return st.write(ctx, ops)
+	if k.RotatedTo == "" {
+		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
+	}
+	if err := st.write(ctx, ops); err != nil {
+		return err
+	}
+	k.Version = 1
+	return nil
 }

@@ -20,6 +20,12 @@ import (
 //	alias    ALIAS#<alias>   ALIAS   -       -                              -             -
 //	user     USER#<user_id>  USER    USERS   <user_id>                      -             -
 //	team     TEAM#<team_id>  TEAM    TEAMS   <team_id>                      -             -
+//	key id   KEYID#<token_id> KEYID  -       -                              -             -
+//
+// The key id item names the token of the current key with that TokenID
+// (key_token), so DeleteKeyByID reaches a key wherever /key/regenerate has
+// moved it. Key, user and team items carry ver, the optimistic lock that
+// Update*/RotateKey check against the record's Version.
 //
 // Record fields are stored as top-level attributes under their JSON names
 // (token, user_id, expires, …), so items read naturally in the console and
@@ -30,11 +36,13 @@ const (
 	prefixAlias = "ALIAS#"
 	prefixUser  = "USER#"
 	prefixTeam  = "TEAM#"
+	prefixKeyID = "KEYID#"
 
 	skKey   = "KEY"
 	skAlias = "ALIAS"
 	skUser  = "USER"
 	skTeam  = "TEAM"
+	skKeyID = "KEYID"
 
 	gsiAllKeys = "KEYS"
 	gsiUsers   = "USERS"
@@ -46,6 +54,7 @@ const (
 	attrRotatedFrom = "rotated_from" // key items: tokens of rotation records pointing here
 	attrAliasToken  = "alias_token"  // alias items: the token of the key holding the alias
 	attrWriteID     = "wid"          // items created by a single conditional put: a random id of that write
+	attrKeyToken    = "key_token"    // key id items: the token of the current key with that id
 
 	// Record fields used in conditions and filters (their JSON names).
 	attrToken     = "token"
@@ -75,6 +84,35 @@ func aliasPK(alias string) item {
 }
 func userPK(id string) item { return item{attrPK: s(prefixUser + id), attrSK: s(skUser)} }
 func teamPK(id string) item { return item{attrPK: s(prefixTeam + id), attrSK: s(skTeam)} }
+func keyIDPK(id string) item {
+	return item{attrPK: s(prefixKeyID + id), attrSK: s(skKeyID)}
+}
+
+// keyID is the stable id of a key: its TokenID, or its token for a record
+// without one (written before TokenID existed).
+func keyID(k *keys.Key) string {
+	if k.TokenID != "" {
+		return k.TokenID
+	}
+	return k.Token
+}
+
+func encodeKeyID(k *keys.Key) item {
+	it := keyIDPK(keyID(k))
+	it[attrEntity] = s("key_id")
+	it[attrKeyToken] = s(k.Token)
+	return it
+}
+
+// itemVersion reads an item's ver attribute (0 when absent: an item from
+// before versions).
+func itemVersion(it item) int64 {
+	if v, ok := it[attrVersion].(*types.AttributeValueMemberN); ok {
+		ver, _ := strconv.ParseInt(v.Value, 10, 64)
+		return ver
+	}
+	return 0
+}
 
 // userKeysPrefix is the gsi1 sort-key prefix of a user's keys. Another user
 // id may extend it ("a" and "a#b"), so queries also filter on user_id.
@@ -133,17 +171,15 @@ func decodeKey(it item) (*keyRecord, error) {
 	if err := attributevalue.UnmarshalMapWithOptions(it, k, decOpts); err != nil {
 		return nil, fmt.Errorf("decoding key item: %w", err)
 	}
-	rec := &keyRecord{key: k}
-	if v, ok := it[attrVersion].(*types.AttributeValueMemberN); ok {
-		rec.version, _ = strconv.ParseInt(v.Value, 10, 64)
-	}
+	rec := &keyRecord{key: k, version: itemVersion(it)}
+	k.Version = rec.version
 	if v, ok := it[attrRotatedFrom].(*types.AttributeValueMemberSS); ok {
 		rec.rotatedFrom = v.Value
 	}
 	return rec, nil
 }
 
-func encodeUser(u *keys.User) (item, error) {
+func encodeUser(u *keys.User, ver int64) (item, error) {
 	it, err := attributevalue.MarshalMapWithOptions(u, encOpts)
 	if err != nil {
 		return nil, fmt.Errorf("encoding user: %w", err)
@@ -152,6 +188,7 @@ func encodeUser(u *keys.User) (item, error) {
 		it[a] = v
 	}
 	it[attrEntity] = s("user")
+	it[attrVersion] = n(ver)
 	it[attrGSI1PK] = s(gsiUsers)
 	it[attrGSI1SK] = s(u.UserID)
 	return it, nil
@@ -162,10 +199,11 @@ func decodeUser(it item) (*keys.User, error) {
 	if err := attributevalue.UnmarshalMapWithOptions(it, u, decOpts); err != nil {
 		return nil, fmt.Errorf("decoding user item: %w", err)
 	}
+	u.Version = itemVersion(it)
 	return u, nil
 }
 
-func encodeTeam(t *keys.Team) (item, error) {
+func encodeTeam(t *keys.Team, ver int64) (item, error) {
 	it, err := attributevalue.MarshalMapWithOptions(t, encOpts)
 	if err != nil {
 		return nil, fmt.Errorf("encoding team: %w", err)
@@ -174,6 +212,7 @@ func encodeTeam(t *keys.Team) (item, error) {
 		it[a] = v
 	}
 	it[attrEntity] = s("team")
+	it[attrVersion] = n(ver)
 	it[attrGSI1PK] = s(gsiTeams)
 	it[attrGSI1SK] = s(t.TeamID)
 	return it, nil
@@ -184,6 +223,7 @@ func decodeTeam(it item) (*keys.Team, error) {
 	if err := attributevalue.UnmarshalMapWithOptions(it, t, decOpts); err != nil {
 		return nil, fmt.Errorf("decoding team item: %w", err)
 	}
+	t.Version = itemVersion(it)
 	return t, nil
 }
 

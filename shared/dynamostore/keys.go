@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,10 +19,15 @@ import (
 )
 
 // MaxGraceRecords is how many unexpired rotation records (old secrets still
-// inside a /key/regenerate grace period) may point at one key. Regenerate,
-// delete and user deletion must move or remove all of them in one
-// transaction of at most 100 items; a regenerate beyond the limit fails.
-const MaxGraceRecords = 64
+// inside a /key/regenerate grace period) may point at one key
+// (keys.MaxGraceSecrets). Regenerate, delete and user deletion must move or
+// remove all of them in one transaction of at most 100 items; a regenerate
+// beyond the limit fails with keys.ErrTooManyGraceSecrets.
+const MaxGraceRecords = keys.MaxGraceSecrets
+
+// condKeyIDOf is the condition on a key id item that it is absent or still
+// names the token :t.
+const condKeyIDOf = "attribute_not_exists(pk) OR " + attrKeyToken + " = :t"
 
 // Expression pieces for key items.
 var (
@@ -115,6 +123,9 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if aliasOf(k) != "" {
 		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
 	}
+	if k.RotatedTo == "" {
+		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
+	}
 	ops = append(ops, st.ownerChecks(k, nil)...)
 	err = retryConflicts(func() error {
 		return st.claimingAlias(ctx, aliasOf(k), st.write(ctx, ops))
@@ -122,6 +133,7 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if err != nil {
 		return fmt.Errorf("creating key: %w", err)
 	}
+	k.Version = 1
 	return nil
 }
 
@@ -158,11 +170,16 @@ func (st *Store) claimingAlias(ctx context.Context, alias string, err error) err
 	return errConflict
 }
 
-// UpdateKey implements keys.Store. It reads the item, then replaces it under
-// an optimistic lock on its version (the rotation back-references it carries
-// must survive), claiming and releasing alias items in the same transaction,
-// with a check that a changed user or team exists.
+// UpdateKey implements keys.Store. It reads the item, checks that its
+// version is still k.Version (keys.ErrConflict otherwise), then replaces it
+// under a condition on that version (the rotation back-references it
+// carries must survive), claiming and releasing alias items in the same
+// transaction, with a check that a changed user or team exists. Writing
+// the key blocked deletes its rotation records in the same transaction.
 func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
+	if k.RotatedTo != "" {
+		return fmt.Errorf("updating key: rotated_to is set only by RotateKey")
+	}
 	err := retryConflicts(func() error {
 		cur, err := st.getKeyRecord(ctx, k.Token)
 		if err != nil {
@@ -172,19 +189,106 @@ func (st *Store) UpdateKey(ctx context.Context, k *keys.Key) error {
 			// A grace secret must never become a full key again.
 			return keys.ErrNotFound
 		}
-		it, err := encodeKey(k, cur.version+1, cur.rotatedFrom)
-		if err != nil {
-			return err
+		if cur.version != k.Version {
+			return fmt.Errorf("version %d, stored %d: %w", k.Version, cur.version, keys.ErrConflict)
 		}
-		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
-		ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
-		ops = append(ops, st.ownerChecks(k, cur.key)...)
-		return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
+		return st.replaceKey(ctx, cur, k)
 	})
 	if err != nil {
 		return fmt.Errorf("updating key: %w", err)
 	}
+	k.Version++
 	return nil
+}
+
+// replaceKey writes k over the current key cur (as read) under a condition
+// on cur's version: errConflict when it changed since.
+func (st *Store) replaceKey(ctx context.Context, cur *keyRecord, k *keys.Key) error {
+	if k.RotatedTo != "" {
+		return fmt.Errorf("rotated_to is set only by RotateKey")
+	}
+	if k.Token != cur.key.Token || keyID(k) != keyID(cur.key) {
+		return fmt.Errorf("token and token_id are set only at creation")
+	}
+	back := cur.rotatedFrom
+	var live []string
+	if k.Blocked {
+		var err error
+		if live, err = st.liveRotations(ctx, k.Token, cur.rotatedFrom); err != nil {
+			return err
+		}
+		back = nil
+	}
+	it, err := encodeKey(k, cur.version+1, back)
+	if err != nil {
+		return err
+	}
+	ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
+	ops = append(ops, st.moveAlias(cur.key, k.Token, aliasOf(k))...)
+	ops = append(ops, st.ownerChecks(k, cur.key)...)
+	for _, r := range live {
+		ops = append(ops, st.delRotation(r, k.Token))
+	}
+	return st.claimingAlias(ctx, newAlias(cur.key, aliasOf(k)), st.write(ctx, ops))
+}
+
+// backoff waits before try number try (none before the first) a random
+// while that grows with try: writers that keep meeting must fall out of
+// lock-step, or one of them never gets its read and write in between the
+// other's.
+func backoff(ctx context.Context, try int) error {
+	if try == 0 {
+		return nil
+	}
+	return sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)<<min(try, 5))))
+}
+
+// maxModifyTries bounds ModifyKey, ModifyUser and ModifyTeam: each try is
+// one read and one conditional write back to back, retried at once when
+// another write came in between.
+const maxModifyTries = 32
+
+// ModifyKey implements keys.Store: read, fn, write conditional on the
+// version read, again from a fresh read when another write came between.
+func (st *Store) ModifyKey(ctx context.Context, token string, fn func(*keys.Key) error) (*keys.Key, error) {
+	var out *keys.Key
+	var err error
+	for try := range maxModifyTries {
+		if err = backoff(ctx, try); err != nil {
+			break
+		}
+		var it item
+		if it, err = st.getItem(ctx, keyPK(token)); err != nil {
+			break
+		}
+		if it == nil {
+			err = keys.ErrNotFound
+			break
+		}
+		var cur, mine *keyRecord
+		if cur, err = decodeKey(it); err != nil {
+			break
+		}
+		if cur.key.RotatedTo != "" {
+			err = keys.ErrNotFound // a grace secret is not a key to change
+			break
+		}
+		if mine, err = decodeKey(it); err != nil { // fn's own copy
+			break
+		}
+		if err = fn(mine.key); err != nil {
+			return nil, err
+		}
+		if err = st.replaceKey(ctx, cur, mine.key); !errors.Is(err, errConflict) {
+			out = mine.key
+			out.Version = cur.version + 1
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("modifying key: %w", err)
+	}
+	return out, nil
 }
 
 // aliasOf is the alias a record holds: rotation records hold none.
@@ -225,22 +329,17 @@ func (st *Store) moveAlias(cur *keys.Key, token, next string) []op {
 	return ops
 }
 
-// DeleteKey implements keys.Store: the key, its alias item and every
-// rotation record pointing at it, in one transaction.
+// DeleteKey implements keys.Store: the key, its alias item, its key id
+// item and every rotation record pointing at it, in one transaction.
 func (st *Store) DeleteKey(ctx context.Context, token string) error {
 	err := retryConflicts(func() error {
 		cur, err := st.getKeyRecord(ctx, token)
 		if err != nil {
 			return err
 		}
-		live, err := st.liveRotations(ctx, token, cur.rotatedFrom)
+		ops, err := st.deleteKeyOps(ctx, cur)
 		if err != nil {
 			return err
-		}
-		ops := []op{st.del(keyPK(token), "#v = :v", namesVer, verVals(cur.version), errConflict)}
-		ops = append(ops, st.moveAlias(cur.key, token, "")...)
-		for _, r := range live {
-			ops = append(ops, st.delRotation(r, token))
 		}
 		return st.write(ctx, ops)
 	})
@@ -248,6 +347,86 @@ func (st *Store) DeleteKey(ctx context.Context, token string) error {
 		return fmt.Errorf("deleting key: %w", err)
 	}
 	return nil
+}
+
+// deleteKeyOps are the writes that delete the record cur (as read, version
+// checked): for a current key also its alias item, its key id item and
+// its unexpired rotation records (expired ones no longer authenticate and
+// TTL removes them).
+func (st *Store) deleteKeyOps(ctx context.Context, cur *keyRecord) ([]op, error) {
+	token := cur.key.Token
+	live, err := st.liveRotations(ctx, token, cur.rotatedFrom)
+	if err != nil {
+		return nil, err
+	}
+	ops := []op{st.del(keyPK(token), "#v = :v", namesVer, verVals(cur.version), errConflict)}
+	ops = append(ops, st.moveAlias(cur.key, token, "")...)
+	if cur.key.RotatedTo == "" {
+		ops = append(ops, st.del(keyIDPK(keyID(cur.key)), condKeyIDOf, nil, item{":t": s(token)}, errConflict))
+	}
+	for _, r := range live {
+		ops = append(ops, st.delRotation(r, token))
+	}
+	return ops, nil
+}
+
+// DeleteKeyByID implements keys.Store: the key id item names the current
+// token; the delete is conditional on the key's version and on the key id
+// item still naming that token, so a regenerate in between makes it read
+// again rather than miss the key. A key from before key id items (none
+// written for it yet) is found under its id as token, or through the
+// rotation record its id left behind.
+func (st *Store) DeleteKeyByID(ctx context.Context, tokenID string) ([]string, error) {
+	if tokenID == "" {
+		return nil, fmt.Errorf("deleting key: %w", keys.ErrNotFound)
+	}
+	var removed []string
+	err := retryConflicts(func() error {
+		it, err := st.getItem(ctx, keyIDPK(tokenID))
+		if err != nil {
+			return err
+		}
+		tok := tokenID
+		if it != nil {
+			tok = attrString(it, attrKeyToken)
+		}
+		cur, err := st.getKeyRecord(ctx, tok)
+		if err == nil && it == nil && cur.key.RotatedTo != "" {
+			cur, err = st.getKeyRecord(ctx, cur.key.RotatedTo)
+		}
+		stale := err == nil && (cur.key.RotatedTo != "" || keyID(cur.key) != tokenID)
+		if it != nil && (errors.Is(err, keys.ErrNotFound) || stale) {
+			// The key moved (regenerate) between the two reads: the key
+			// id item names its new token now.
+			return errConflict
+		}
+		if err != nil {
+			return err
+		}
+		if stale {
+			return keys.ErrNotFound
+		}
+		ops, err := st.deleteKeyOps(ctx, cur)
+		if err != nil {
+			return err
+		}
+		if err := st.write(ctx, ops); err != nil {
+			return err
+		}
+		removed = []string{cur.key.Token}
+		for _, o := range ops[1:] {
+			if d := o.w.Delete; d != nil {
+				if pk := attrString(d.Key, attrPK); strings.HasPrefix(pk, prefixKey) {
+					removed = append(removed, strings.TrimPrefix(pk, prefixKey))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deleting key %s: %w", tokenID[:min(8, len(tokenID))], err)
+	}
+	return removed, nil
 }
 
 // delRotation deletes the rotation record r if it still points at target
@@ -271,6 +450,9 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 	if next.Token == "" {
 		return fmt.Errorf("rotating key: empty token")
 	}
+	if next.RotatedTo != "" {
+		return fmt.Errorf("rotating key: rotated_to is set only by RotateKey")
+	}
 	err := retryConflicts(func() error {
 		cur, err := st.getKeyRecord(ctx, oldToken)
 		if err != nil {
@@ -279,6 +461,15 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 		if cur.key.RotatedTo != "" {
 			// An old secret in its grace period is not a key to rotate.
 			return keys.ErrNotFound
+		}
+		if cur.version != next.Version {
+			return fmt.Errorf("version %d, stored %d: %w", next.Version, cur.version, keys.ErrConflict)
+		}
+		if next.TokenID == "" {
+			next.TokenID = keyID(cur.key) // a record from before TokenID
+		}
+		if keyID(next) != keyID(cur.key) {
+			return fmt.Errorf("token_id is set only at creation")
 		}
 		live, err := st.liveRotations(ctx, oldToken, cur.rotatedFrom)
 		if err != nil {
@@ -292,7 +483,7 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 			back = append(slices.Clone(live), oldToken)
 		}
 		if len(back) > MaxGraceRecords {
-			return fmt.Errorf("%d old secrets are still in a grace period (limit %d)", len(back), MaxGraceRecords)
+			return fmt.Errorf("%d old secrets are still in a grace period (limit %d): %w", len(back)-1, MaxGraceRecords, keys.ErrTooManyGraceSecrets)
 		}
 		nextItem, err := encodeKey(next, 1, back)
 		if err != nil {
@@ -313,6 +504,7 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 			ops = append(ops, st.del(keyPK(oldToken), "#v = :v", namesVer, verVals(cur.version), errConflict))
 		}
 		ops = append(ops, st.moveAlias(cur.key, next.Token, aliasOf(next))...)
+		ops = append(ops, st.put(encodeKeyID(next), condKeyIDOf, nil, item{":t": s(oldToken)}, errConflict))
 		ops = append(ops, st.ownerChecks(next, cur.key)...)
 		for _, r := range live {
 			if graceUntil == nil {
@@ -328,24 +520,32 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 	if err != nil {
 		return fmt.Errorf("rotating key: %w", err)
 	}
+	next.Version = 1
 	return nil
 }
 
 // liveRotations returns those of candidates (a key's rotated_from set) that
-// still exist and point at target: TTL removes expired rotation records
-// without updating the set.
+// still exist, point at target and have not expired: TTL removes expired
+// rotation records without updating the set, and an expired one no longer
+// authenticates, so it is neither counted nor carried over.
 func (st *Store) liveRotations(ctx context.Context, target string, candidates []string) ([]string, error) {
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	items, err := st.batchGet(ctx, candidates, aws.String("#t, #r"), map[string]string{"#t": attrToken, "#r": attrRotatedTo})
+	items, err := st.batchGet(ctx, candidates, aws.String("#t, #r, #x"), map[string]string{"#t": attrToken, "#r": attrRotatedTo, "#x": attrTTL})
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now().Unix()
 	var live []string
 	for _, it := range items {
 		tok, _ := it[attrToken].(*types.AttributeValueMemberS)
 		to, _ := it[attrRotatedTo].(*types.AttributeValueMemberS)
+		if x, ok := it[attrTTL].(*types.AttributeValueMemberN); ok {
+			if sec, err := strconv.ParseInt(x.Value, 10, 64); err == nil && sec <= now {
+				continue // expired (ttl rounds the expiry up)
+			}
+		}
 		if tok != nil && to != nil && to.Value == target {
 			live = append(live, tok.Value)
 		}
@@ -644,6 +844,9 @@ func (st *Store) userKeyDeletes(ctx context.Context, userID string, recs []*keyR
 			}
 		}
 		g.ops = append(g.ops, st.moveAlias(r.key, r.key.Token, "")...)
+		if r.key.RotatedTo == "" {
+			g.ops = append(g.ops, st.del(keyIDPK(keyID(r.key)), condKeyIDOf, nil, item{":t": s(r.key.Token)}, errConflict))
+		}
 		g.ops = append(g.ops, st.del(keyPK(r.key.Token), "attribute_not_exists(pk) OR #uid = :uid",
 			map[string]string{"#uid": attrUserID}, item{":uid": s(userID)}, errConflict))
 		g.tokens = append(g.tokens, r.key.Token)

@@ -128,7 +128,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -294,20 +293,6 @@ func (st *Store) transact(ctx context.Context, items []types.TransactWriteItem) 
 		return -1, fmt.Errorf("transact write items: %w", err)
 	}
 	return -1, nil
-}
-
-// backoff waits a little before another round, longer each time, jittered
-// so that racing instances spread out.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(1+rand.IntN(5*min(attempt+1, 10))) * time.Millisecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // counterState is a decoded counters item and whether it has a leases map.

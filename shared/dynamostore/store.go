@@ -11,6 +11,7 @@ package dynamostore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -63,13 +64,14 @@ func (st *Store) CreateUser(ctx context.Context, u *keys.User) error {
 	if u.UserID == "" {
 		return fmt.Errorf("creating user: empty user id")
 	}
-	it, err := encodeUser(u)
+	it, err := encodeUser(u, 1)
 	if err != nil {
 		return fmt.Errorf("creating user: %w", err)
 	}
 	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
 		return fmt.Errorf("creating user %q: %w", u.UserID, err)
 	}
+	u.Version = 1
 	return nil
 }
 
@@ -93,14 +95,109 @@ func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 	if u.UserID == "" {
 		return fmt.Errorf("updating user: %w", keys.ErrNotFound)
 	}
-	it, err := encodeUser(u)
+	it, err := encodeUser(u, u.Version+1)
 	if err != nil {
 		return fmt.Errorf("updating user: %w", err)
 	}
-	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+	if err := st.putVersioned(ctx, it, userPK(u.UserID), u.Version); err != nil {
 		return fmt.Errorf("updating user %q: %w", u.UserID, err)
 	}
+	u.Version++
 	return nil
+}
+
+// ModifyUser implements keys.Store: read, fn, put conditional on the
+// version read, again from a fresh read when another write came between.
+func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
+	var out *keys.User
+	err := modify(ctx, st, userPK(userID), decodeUser, func(u *keys.User) error {
+		if err := fn(u); err != nil {
+			return err
+		}
+		if u.UserID != userID {
+			return fmt.Errorf("user_id cannot change")
+		}
+		return nil
+	}, func(u *keys.User, ver int64) (item, error) { return encodeUser(u, ver) }, func(u *keys.User) { out = u })
+	if err != nil {
+		return nil, fmt.Errorf("modifying user %q: %w", userID, err)
+	}
+	return out, nil
+}
+
+// ModifyTeam implements keys.Store as ModifyUser.
+func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
+	var out *keys.Team
+	err := modify(ctx, st, teamPK(teamID), decodeTeam, func(t *keys.Team) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.TeamID != teamID {
+			return fmt.Errorf("team_id cannot change")
+		}
+		return nil
+	}, func(t *keys.Team, ver int64) (item, error) { return encodeTeam(t, ver) }, func(t *keys.Team) { out = t })
+	if err != nil {
+		return nil, fmt.Errorf("modifying team %q: %w", teamID, err)
+	}
+	return out, nil
+}
+
+// modify is ModifyUser and ModifyTeam: read the item at key, decode, apply
+// fn, encode at the next version, put conditional on the version read.
+func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error), fn func(*T) error,
+	encode func(*T, int64) (item, error), done func(*T)) error {
+	for try := range maxModifyTries {
+		if err := backoff(ctx, try); err != nil {
+			return err
+		}
+		it, err := st.getItem(ctx, key)
+		if err != nil {
+			return err
+		}
+		if it == nil || len(key) == 0 {
+			return keys.ErrNotFound
+		}
+		r, err := decode(it)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		ver := itemVersion(it)
+		out, err := encode(r, ver+1)
+		if err != nil {
+			return err
+		}
+		cond := "#v = :v"
+		var vals item
+		if ver == 0 {
+			cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
+		} else {
+			vals = verVals(ver)
+		}
+		err = st.write(ctx, []op{st.put(out, cond, namesVer, vals, errConflict)})
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		setVersion(r, ver+1)
+		done(r)
+		return nil
+	}
+	return errConflict
+}
+
+func setVersion(r any, ver int64) {
+	switch r := r.(type) {
+	case *keys.User:
+		r.Version = ver
+	case *keys.Team:
+		r.Version = ver
+	}
 }
 
 // ListUsers implements keys.Store: one Query on gsi1's USERS partition.
@@ -130,13 +227,14 @@ func (st *Store) CreateTeam(ctx context.Context, t *keys.Team) error {
 	if t.TeamID == "" {
 		return fmt.Errorf("creating team: empty team id")
 	}
-	it, err := encodeTeam(t)
+	it, err := encodeTeam(t, 1)
 	if err != nil {
 		return fmt.Errorf("creating team: %w", err)
 	}
 	if err := st.write(ctx, []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}); err != nil {
 		return fmt.Errorf("creating team %q: %w", t.TeamID, err)
 	}
+	t.Version = 1
 	return nil
 }
 
@@ -160,14 +258,41 @@ func (st *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
 	if t.TeamID == "" {
 		return fmt.Errorf("updating team: %w", keys.ErrNotFound)
 	}
-	it, err := encodeTeam(t)
+	it, err := encodeTeam(t, t.Version+1)
 	if err != nil {
 		return fmt.Errorf("updating team: %w", err)
 	}
-	if err := st.write(ctx, []op{st.put(it, condPresent, nil, nil, keys.ErrNotFound)}); err != nil {
+	if err := st.putVersioned(ctx, it, teamPK(t.TeamID), t.Version); err != nil {
 		return fmt.Errorf("updating team %q: %w", t.TeamID, err)
 	}
+	t.Version++
 	return nil
+}
+
+// putVersioned replaces the item at key with it if the stored item's
+// version is still ver: keys.ErrNotFound when there is no item,
+// keys.ErrConflict when it has another version. An item from before
+// versions has none and matches ver 0.
+func (st *Store) putVersioned(ctx context.Context, it, key item, ver int64) error {
+	cond := "#v = :v"
+	var vals item
+	if ver == 0 {
+		cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
+	} else {
+		vals = verVals(ver)
+	}
+	err := st.write(ctx, []op{st.put(it, cond, namesVer, vals, errConflict)})
+	if !errors.Is(err, errConflict) {
+		return err
+	}
+	cur, gerr := st.getItem(ctx, key)
+	switch {
+	case gerr != nil:
+		return gerr
+	case cur == nil:
+		return keys.ErrNotFound
+	}
+	return fmt.Errorf("version %d, stored %d: %w", ver, itemVersion(cur), keys.ErrConflict)
 }
 
 // DeleteTeam implements keys.Store. The team's keys stay (with their

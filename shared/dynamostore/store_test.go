@@ -322,7 +322,9 @@ func TestListsAreQueries(t *testing.T) {
 	// A rotation record is never listed.
 	a3 := mk(5, "alice", "eng")
 	grace := time.Now().Add(time.Hour)
-	a3next := newKey(t, func(k *keys.Key) { k.UserID, k.TeamID, k.CreatedAt = "alice", "eng", a3.CreatedAt })
+	a3next := newKey(t, func(k *keys.Key) {
+		k.UserID, k.TeamID, k.CreatedAt, k.TokenID, k.Version = "alice", "eng", a3.CreatedAt, a3.TokenID, a3.Version
+	})
 	if err := f.st.RotateKey(ctx, a3.Token, a3next, &grace); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +388,7 @@ func TestRotateKey(t *testing.T) {
 	}
 	next := func(prev *keys.Key) *keys.Key {
 		return newKey(t, func(k *keys.Key) {
-			k.TokenID, k.KeyAlias, k.UserID, k.CreatedAt = prev.TokenID, prev.KeyAlias, prev.UserID, prev.CreatedAt
+			k.TokenID, k.KeyAlias, k.UserID, k.CreatedAt, k.Version = prev.TokenID, prev.KeyAlias, prev.UserID, prev.CreatedAt, prev.Version
 		})
 	}
 	grace := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
@@ -467,7 +469,9 @@ func TestDeleteUserLeavesNothingThatAuthenticates(t *testing.T) {
 			// A grace-period record for carol's first key.
 			grace := time.Now().Add(time.Hour)
 			first, _ := f.st.GetKey(ctx, all[0])
-			rotated := newKey(t, func(k *keys.Key) { k.UserID, k.KeyAlias = "carol", first.KeyAlias })
+			rotated := newKey(t, func(k *keys.Key) {
+				k.UserID, k.KeyAlias, k.TokenID, k.Version = "carol", first.KeyAlias, first.TokenID, first.Version
+			})
 			if err := f.st.RotateKey(ctx, all[0], rotated, &grace); err != nil {
 				t.Fatal(err)
 			}

@@ -26,10 +26,11 @@ type op struct {
 
 // errConflict is a failed condition that means "the item changed since it
 // was read": the caller re-reads and tries again, a bounded number of times.
-var errConflict = errors.New("concurrent update")
+// It wraps keys.ErrConflict, for when the retries run out.
+var errConflict = fmt.Errorf("concurrent update: %w", keys.ErrConflict)
 
 // maxConflictRetries bounds the read-modify-write loops.
-const maxConflictRetries = 4
+const maxConflictRetries = 8
 
 func (st *Store) put(it item, cond string, names map[string]string, vals item, onFail error) op {
 	return op{w: types.TransactWriteItem{Put: &types.Put{

@@ -36,6 +36,16 @@ func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 				g.logger.Error("panic serving request", "request_id", entry.RequestID, "panic", p)
 				if !rec.wroteHeader {
 					apierr.Write(rec, apierr.New(http.StatusInternalServerError, apierr.TypeInternal, "internal error"))
+				} else {
+					// The status line is out: ending the response cleanly
+					// would make a truncated body (a cut-off stream) look
+					// complete. Abort it instead, as net/http does for
+					// ErrAbortHandler (the connection is reset, a chunked
+					// body gets no terminator).
+					if entry.Error == "" {
+						entry.Error = "panic after the response started"
+					}
+					p = http.ErrAbortHandler
 				}
 			}
 			status := rec.status

@@ -75,6 +75,11 @@ type User struct {
 	Limits
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Version is the store's revision of the record (see Store): set by
+	// every read and write, checked by UpdateUser. Not part of the JSON
+	// shape.
+	Version int64 `json:"-"`
 }
 
 // Team is a LiteLLM team.
@@ -89,6 +94,10 @@ type Team struct {
 	Limits
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Version is the store's revision of the record, checked by
+	// UpdateTeam. Not part of the JSON shape.
+	Version int64 `json:"-"`
 }
 
 // Key is a stored virtual key. Token is the SHA-256 hex of the secret and the
@@ -120,6 +129,10 @@ type Key struct {
 	// secret authenticates as the key stored under RotatedTo. Such records
 	// are not listed.
 	RotatedTo string `json:"rotated_to,omitempty"`
+
+	// Version is the store's revision of the record, checked by UpdateKey
+	// and RotateKey. Not part of the JSON shape.
+	Version int64 `json:"-"`
 }
 
 // Expired reports whether k has an expiry at or before now.
@@ -131,7 +144,21 @@ func (k *Key) Expired(now time.Time) bool {
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrConflict is the error of a write whose record changed since the
+	// caller read it (its Version is not the stored one): the caller reads
+	// the record again, applies its change to the fresh copy and retries,
+	// or gives up with 409. Nothing was written.
+	ErrConflict = errors.New("the record changed since it was read")
+	// ErrTooManyGraceSecrets is RotateKey's error when the key already has
+	// MaxGraceSecrets old secrets inside a grace period. Nothing was written.
+	ErrTooManyGraceSecrets = errors.New("too many old secrets in a grace period")
 )
+
+// MaxGraceSecrets is how many unexpired rotation records (old secrets still
+// inside a /key/regenerate grace period) one key may have. Both stores hold
+// the same limit: the DynamoDB store moves or removes all of them in one
+// transaction of at most 100 items. Expired rotation records do not count.
+const MaxGraceSecrets = 64
 
 // OwnerNotFoundError is the error of a key write whose user or team has no
 // record: CreateKey, UpdateKey and RotateKey check the owner inside the
@@ -170,6 +197,17 @@ type KeyFilter struct {
 // with ErrNotFound when the record is gone. List* return records sorted by
 // id (keys by CreatedAt, then Token).
 //
+// Writes never undo each other. Every record carries a Version: Get*,
+// List* and Create* set it on the record they return or were given, and
+// UpdateUser, UpdateTeam, UpdateKey and RotateKey write only when the
+// record's Version is still the stored one, failing with ErrConflict (and
+// writing nothing) otherwise; on success they advance the given record's
+// Version. A caller that reads, changes and writes back therefore never
+// overwrites a change it did not see (a block, a demotion, a restriction):
+// on ErrConflict it reads again and re-applies only the fields it meant to
+// change. Spend fields are stored as given; counters that change on the
+// request path live elsewhere (the ledger), never in these records.
+//
 // A key never gets a user or team that does not exist. CreateKey, and
 // UpdateKey and RotateKey when they give the key a UserID or TeamID other
 // than the one stored, fail with an *OwnerNotFoundError (which wraps
@@ -186,6 +224,18 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, userID string) (*User, error)
 	UpdateUser(ctx context.Context, u *User) error
+	// ModifyUser applies fn to the stored user and writes the result, as
+	// one atomic step: fn always sees the latest record, so what it does
+	// not change stays as any concurrent writer left it. fn may run more
+	// than once (it must only change the record it is given, and must not
+	// call the store); its error aborts with nothing written. It returns
+	// the record written. ErrNotFound when there is no user; ErrConflict
+	// only when concurrent writers kept winning for a bounded number of
+	// tries (DynamoDB; never on bbolt, which runs fn inside its write
+	// transaction). This, not Get-then-Update, is how a change that must
+	// win (a block, a demotion) is written: it cannot be starved by a loop
+	// of other writes to the record.
+	ModifyUser(ctx context.Context, userID string, fn func(*User) error) (*User, error)
 	// DeleteUser removes the user and every key it owns (including rotation
 	// records), so that nothing left behind can authenticate. It returns the
 	// tokens removed. Keys that name userID are removed even when the user
@@ -197,6 +247,8 @@ type Store interface {
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, teamID string) (*Team, error)
 	UpdateTeam(ctx context.Context, t *Team) error
+	// ModifyTeam is ModifyUser for a team.
+	ModifyTeam(ctx context.Context, teamID string, fn func(*Team) error) (*Team, error)
 	DeleteTeam(ctx context.Context, teamID string) error
 	ListTeams(ctx context.Context) ([]*Team, error)
 
@@ -208,20 +260,43 @@ type Store interface {
 	GetKey(ctx context.Context, token string) (*Key, error)
 	// GetKeyByAlias finds a current (not rotated) key by its alias.
 	GetKeyByAlias(ctx context.Context, alias string) (*Key, error)
-	// UpdateKey replaces the key stored under k.Token. Changing KeyAlias to
-	// one in use fails with ErrExists; changing UserID or TeamID to one
-	// without a record fails with ErrNotFound.
+	// UpdateKey replaces the key stored under k.Token if its version is
+	// still k.Version (else ErrConflict). Changing KeyAlias to one in use
+	// fails with ErrExists; changing UserID or TeamID to one without a
+	// record fails with ErrNotFound. A write that leaves the key blocked
+	// also removes every rotation record pointing at it, in the same
+	// write: blocking a key ends its old secrets' grace for good, so
+	// unblocking never revives them.
 	UpdateKey(ctx context.Context, k *Key) error
-	// DeleteKey removes the key and any rotation record pointing at it.
+	// ModifyKey is ModifyUser for the current key stored under token, with
+	// UpdateKey's rules for the result (alias, owners, blocking ends grace);
+	// fn may not change Token, TokenID or RotatedTo. A rotation record is
+	// ErrNotFound.
+	ModifyKey(ctx context.Context, token string, fn func(*Key) error) (*Key, error)
+	// DeleteKey removes the record stored under token: for a current key,
+	// with every rotation record pointing at it; for a rotation record,
+	// just that record.
 	DeleteKey(ctx context.Context, token string) error
+	// DeleteKeyByID removes the current key whose TokenID is tokenID,
+	// whatever its token is now (a /key/regenerate between finding the key
+	// and deleting it moves the key to a new token, never out of reach),
+	// together with every rotation record pointing at it. It returns the
+	// tokens removed, the current one first; ErrNotFound when no current
+	// key has that id.
+	DeleteKeyByID(ctx context.Context, tokenID string) (deletedTokens []string, err error)
 	// ListKeys returns current keys (not rotation records) matching f.
 	ListKeys(ctx context.Context, f KeyFilter) ([]*Key, error)
 	// RotateKey atomically moves the key stored under oldToken to
-	// next.Token (next carries every field to keep). If graceUntil is
-	// non-nil, oldToken stays behind as a rotation record pointing at
-	// next.Token that expires then; otherwise oldToken is removed. A
-	// next.UserID or next.TeamID that differs from the stored key's and has
-	// no record fails with ErrNotFound.
+	// next.Token (next carries every field to keep, and the Version of the
+	// stored key it was made from: ErrConflict when that changed). If
+	// graceUntil is non-nil, oldToken stays behind
+	// as a rotation record pointing at next.Token that expires then;
+	// otherwise oldToken is removed (with the key's earlier rotation
+	// records). More than MaxGraceSecrets unexpired rotation records fail
+	// with ErrTooManyGraceSecrets; expired ones are removed, not counted.
+	// A next.UserID or next.TeamID that differs from the stored key's and
+	// has no record fails with ErrNotFound. On success next.Version is the
+	// new record's.
 	RotateKey(ctx context.Context, oldToken string, next *Key, graceUntil *time.Time) error
 
 	Close() error

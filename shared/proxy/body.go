@@ -20,11 +20,12 @@ var errBodyTooLarge = errors.New("request body exceeds the limit")
 // Read runs on the transport's writer goroutine (one Read at a time) while
 // the handler may read the counters, so those are synchronised.
 type limitedBody struct {
-	rc    io.ReadCloser
-	size  int64 // announced length, -1 if unknown
-	limit int64
-	n     atomic.Int64
-	eof   bool // rc has returned io.EOF, or size bytes were read
+	rc     io.ReadCloser
+	size   int64 // announced length, -1 if unknown
+	limit  int64
+	n      atomic.Int64
+	eof    bool        // rc has returned io.EOF, or size bytes were read
+	inRead atomic.Bool // a Read of rc is in progress
 
 	mu  sync.Mutex
 	err error // errBodyTooLarge, or the first non-EOF read error from the client
@@ -55,7 +56,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if remaining < int64(len(p)) {
 		p = p[:remaining+1] // one byte more tells "exactly the limit" from "over"
 	}
+	b.inRead.Store(true)
 	n, err := b.rc.Read(p)
+	b.inRead.Store(false)
 	if int64(n) > remaining {
 		n, err = int(remaining), errBodyTooLarge
 	}
@@ -74,6 +77,13 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// reading reports whether a Read of the client's body is in progress (the
+// transport's writer waiting for the client to send more). Safe on a nil
+// body.
+func (b *limitedBody) reading() bool {
+	return b != nil && b.inRead.Load()
+}
 
 // count is how many body bytes were passed on so far. Safe on a nil body.
 func (b *limitedBody) count() int64 {

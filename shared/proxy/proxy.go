@@ -16,6 +16,7 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -179,7 +180,18 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 			// body only after the handler, where reaching EOF starts a
 			// background read that races the next request on the
 			// connection (golang/go#68560). Draining it here is safe.
-			r.Body.Close()
+			//
+			// Unless the upload is still open: an upstream that answered
+			// without reading it (401, 413, 429) leaves the transport's
+			// writer blocked in a Read of the client's body, holding
+			// net/http's body lock, and Close would wait for the client
+			// to send more. A read deadline in the past ends that Read at
+			// once; the connection is not reused.
+			if st.body.reading() {
+				closeOpenBody(w, r.Body)
+			} else {
+				r.Body.Close()
+			}
 		}
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler && entry.Error == "" {
@@ -197,7 +209,23 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 	if h := w.Header(); h["Content-Type"] == nil {
 		h["Content-Type"] = nil
 	}
-	p.rp.ServeHTTP(w, out)
+	p.rp.ServeHTTP(newHeaderKeeper(w), out)
+}
+
+// closeOpenBody closes a request body that the transport is still blocked
+// reading: an upstream that answered without reading the upload (401, 413,
+// 429) while the client keeps it open leaves the transport's writer in a
+// Read of the body, holding net/http's body lock, so a plain Close would
+// wait for the client to send more and the response would never end. A
+// read deadline in the past ends that Read (and Close's own drain) at once;
+// the connection, its upload half-read, is then dropped by the server at
+// its next read rather than reused.
+func closeOpenBody(w http.ResponseWriter, body io.Closer) {
+	if http.NewResponseController(w).SetReadDeadline(time.Now()) != nil {
+		go body.Close() // cannot interrupt the Read: at least do not wait for it
+		return
+	}
+	body.Close()
 }
 
 // rewrite sets the upstream URL and headers. It runs after ReverseProxy has

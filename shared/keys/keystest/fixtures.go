@@ -11,7 +11,9 @@ import (
 
 // t0 has nanoseconds and a non-UTC zone on purpose: stores may drop both
 // (see the package doc), and the suite must not depend on either surviving.
-var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+1", 3600))
+// It lies in the future so that grace periods built from it are unexpired:
+// stores neither count nor carry over rotation records whose grace is over.
+var t0 = time.Date(2125, 3, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+1", 3600))
 
 // at returns t0 plus n seconds, for CreatedAt values whose order is known.
 func at(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
@@ -170,6 +172,7 @@ func successor(old *keys.Key, name string) *keys.Key {
 	next.KeyName = keys.Abbrev("sk-keystest-" + name)
 	next.UpdatedAt = old.UpdatedAt.Add(time.Hour)
 	next.RotatedTo = ""
+	next.Version = 0 // env fills in the stored key's
 	return &next
 }
 

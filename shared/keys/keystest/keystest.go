@@ -22,6 +22,7 @@
 //     JSON, so a store may return any numeric type for a JSON number.
 //     A Limits pointer to zero stays a pointer to zero: "limit 0" is not
 //     "no limit".
+//
 //   - Rotation records: a record left behind by RotateKey with a grace
 //     period always points at a current key. Rotating a key again with grace
 //     re-points earlier rotation records at the newest token (keeping their
@@ -31,13 +32,18 @@
 //     and RotateKey on its token fail with ErrNotFound, so a grace secret can
 //     never be turned back into a full key. DeleteKey on its token removes
 //     just that record (ending the grace period early).
+//
 //   - DeleteUser returns the removed tokens in no particular order; the
 //     suite compares them as a set.
+//
 //   - Lists are sorted by id byte-wise, as Go compares strings.
+//
 //   - Records are values: a store keeps no reference to what it is given and
 //     returns records the caller may change freely.
+//
 //   - Records with an empty id (user id, team id, key token) are refused
 //     with an error.
+//
 //   - A key never gets a user or team that has no record (keys.Store's
 //     rule): CreateKey, and UpdateKey or RotateKey giving the key another
 //     user or team, fail with ErrNotFound and write nothing. A key created
@@ -45,6 +51,15 @@
 //     already names a missing user or team (planted, see PlantKey) can
 //     still be updated and rotated as long as those stay the same, and
 //     DeleteUser of a user without a record removes the keys naming it.
+//
+//   - Versions (versions.go): Update*/RotateKey from a stale read fail with
+//     ErrConflict and write nothing; Modify* apply a change to the latest
+//     record in one step; loops of concurrent self-updates never undo (nor
+//     keep out) a block or a demotion, 30 trials each; DeleteKeyByID racing
+//     a regenerate loop, with and without grace, leaves no secret behind;
+//     writing a key blocked removes its rotation records; the grace-secret
+//     limit is ErrTooManyGraceSecrets and expired rotation records do not
+//     count toward it.
 //
 // Not pinned, because keys.Store does not say: what DeleteTeam does to the
 // team's keys.
@@ -54,6 +69,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/keywaygw/keyway/shared/keys"
 )
@@ -91,6 +107,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store, plant PlantKey) {
 		{"owners must exist", ownerTests()},
 		{"records are values", copyTests()},
 		{"concurrency", concurrencyTests()},
+		{"versions: writes never undo each other", versionTests()},
 		{"edge cases", edgeTests()},
 	}
 	for _, g := range groups {
@@ -111,9 +128,58 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store, plant PlantKey) {
 }
 
 // env is the store under test, with the suite's way to plant keys.
+//
+// Most tests write records they built themselves rather than read back, so
+// env's Update* and RotateKey fill in a zero Version from the stored record
+// (a blind write). The versioning tests (versions.go) call the store itself
+// (raw), where a stale Version is a keys.ErrConflict.
 type env struct {
 	keys.Store
 	plant PlantKey
+}
+
+// raw is the store under test without env's version filling.
+func raw(s keys.Store) keys.Store {
+	if e, ok := s.(env); ok {
+		return e.Store
+	}
+	return s
+}
+
+func (e env) UpdateUser(ctx context.Context, u *keys.User) error {
+	if u.Version == 0 {
+		if cur, err := e.Store.GetUser(ctx, u.UserID); err == nil {
+			u.Version = cur.Version
+		}
+	}
+	return e.Store.UpdateUser(ctx, u)
+}
+
+func (e env) UpdateTeam(ctx context.Context, t *keys.Team) error {
+	if t.Version == 0 {
+		if cur, err := e.Store.GetTeam(ctx, t.TeamID); err == nil {
+			t.Version = cur.Version
+		}
+	}
+	return e.Store.UpdateTeam(ctx, t)
+}
+
+func (e env) UpdateKey(ctx context.Context, k *keys.Key) error {
+	if k.Version == 0 {
+		if cur, err := e.Store.GetKey(ctx, k.Token); err == nil {
+			k.Version = cur.Version
+		}
+	}
+	return e.Store.UpdateKey(ctx, k)
+}
+
+func (e env) RotateKey(ctx context.Context, oldToken string, next *keys.Key, graceUntil *time.Time) error {
+	if next.Version == 0 {
+		if cur, err := e.Store.GetKey(ctx, oldToken); err == nil {
+			next.Version = cur.Version
+		}
+	}
+	return e.Store.RotateKey(ctx, oldToken, next, graceUntil)
 }
 
 // mustPlant writes k without the owner checks (see PlantKey).
