@@ -8,6 +8,7 @@ import (
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/ledger"
 )
 
 // This file is the admin API's whole access policy: which principal may
@@ -306,6 +307,14 @@ func (c *call) inherit(k *keys.Key, soft *float64) {
 	k.AllowedPassthroughRoutes = slices.Clone(ck.AllowedPassthroughRoutes)
 	k.Models = slices.Clone(ck.Models)
 	k.Limits = cloneLimits(ck.Limits)
+	// The copy of the limits must not come with fresh counters: the new key
+	// counts against the minting key's too (and its chain's), so minting
+	// keys never multiplies a key's budget or rates.
+	if ledger.LimitsOf(ck.Limits).Enforced() && len(ck.LimitedBy) < maxLimitChain {
+		k.LimitedBy = append(slices.Clone(ck.LimitedBy), stableID(ck))
+	} else {
+		k.LimitedBy = slices.Clone(ck.LimitedBy)
+	}
 	if soft != nil {
 		k.SoftBudget = soft // a soft budget only warns; the caller may set it
 	}
@@ -314,6 +323,10 @@ func (c *call) inherit(k *keys.Key, soft *float64) {
 		k.Expires = &t
 	}
 }
+
+// maxLimitChain bounds LimitedBy: each entry is one more party (one more
+// item in the admission's transaction).
+const maxLimitChain = 8
 
 func cloneLimits(l keys.Limits) keys.Limits {
 	cp := func(p *float64) *float64 {

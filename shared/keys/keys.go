@@ -119,6 +119,11 @@ type Key struct {
 	KeyType                  string         `json:"key_type,omitempty"`
 	Spend                    float64        `json:"spend"`
 	Limits
+	// LimitedBy lists the stable ids (TokenID) of the keys whose limits and
+	// counters this key also counts against: a key minted by a limited
+	// key (an internal user's) shares the minting key's budget and rates
+	// rather than starting fresh ones, and so on up the chain.
+	LimitedBy []string `json:"limited_by,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	UpdatedBy string    `json:"updated_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
