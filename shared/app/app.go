@@ -178,10 +178,11 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Config: watcher.Current,
 		Auth:   authn,
 		Admin: admin.New(admin.Options{
-			Store:      store,
-			Ledger:     led,
-			Invalidate: authn.Invalidate,
-			Logger:     logger,
+			Store:          store,
+			Ledger:         led,
+			MaxKeysPerUser: maxKeysPerUser(cfg.Settings.MaxKeysPerUser),
+			Invalidate:     authn.Invalidate,
+			Logger:         logger,
 			Config: admin.ConfigInfo{
 				Endpoints: func() []*config.Endpoint { return watcher.Current().Endpoints },
 				Status:    watcher.Status,
@@ -243,4 +244,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// maxKeysPerUser maps keyway.max_keys_per_user (0: no cap) to
+// admin.Options.MaxKeysPerUser (negative: no cap). The setting is read at
+// start-up; a reload does not change it.
+func maxKeysPerUser(n int64) int {
+	if n == 0 {
+		return -1
+	}
+	return int(n)
 }

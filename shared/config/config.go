@@ -26,6 +26,8 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultSpendLogsRetention is how long usage records are kept.
 	DefaultSpendLogsRetention = 30 * 24 * time.Hour
+	// DefaultMaxKeysPerUser caps the keys a non-admin may hold for its user.
+	DefaultMaxKeysPerUser = 100
 )
 
 // DefaultMethods is what an endpoint without `methods` allows. Unlike LiteLLM
@@ -120,4 +122,8 @@ type Settings struct {
 	// SpendLogsRetention is how long usage records (/spend/logs) are kept.
 	// Default 30 days.
 	SpendLogsRetention time.Duration `yaml:"spend_logs_retention"`
+	// MaxKeysPerUser caps how many keys a caller that is not an admin may
+	// hold for its user (/key/generate answers 403 at the cap). 0 means no
+	// cap. Default 100.
+	MaxKeysPerUser int64 `yaml:"max_keys_per_user"`
 }

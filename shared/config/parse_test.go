@@ -135,7 +135,7 @@ func TestGeneralSettings(t *testing.T) {
 			}},
 		{"keyway settings", "general_settings: {}\nkeyway: {max_request_body_bytes: 1024, key_cache_ttl: 0s, shutdown_timeout: 1m, spend_logs_retention: 7d}",
 			func(c *Config) (any, any) {
-				return c.Settings, Settings{MaxRequestBodyBytes: 1024, KeyCacheTTL: 0, ShutdownTimeout: time.Minute, SpendLogsRetention: 7 * 24 * time.Hour}
+				return c.Settings, Settings{MaxRequestBodyBytes: 1024, KeyCacheTTL: 0, ShutdownTimeout: time.Minute, SpendLogsRetention: 7 * 24 * time.Hour, MaxKeysPerUser: DefaultMaxKeysPerUser}
 			}},
 		{"null keyway is the defaults", "general_settings: {}\nkeyway: null",
 			func(c *Config) (any, any) { return c.Settings.MaxRequestBodyBytes, int64(DefaultMaxRequestBody) }},
@@ -232,7 +232,7 @@ func TestYAMLAndJSON(t *testing.T) {
 			if got, want := cfg.Endpoints[0].Headers.Get("Authorization"), "Bearer ocr-secret"; got != want {
 				t.Errorf("got %q; want %q", got, want)
 			}
-			if got, want := cfg.Settings, (Settings{1 << 20, time.Second, 5 * time.Second, DefaultSpendLogsRetention}); got != want {
+			if got, want := cfg.Settings, (Settings{1 << 20, time.Second, 5 * time.Second, DefaultSpendLogsRetention, DefaultMaxKeysPerUser}); got != want {
 				t.Errorf("got %+v; want %+v", got, want)
 			}
 			cfgs = append(cfgs, cfg)

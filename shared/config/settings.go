@@ -42,7 +42,7 @@ func defaultEndpointTimeout(ctx context.Context) time.Duration {
 }
 
 // settingsFields are the keys of the keyway: section.
-var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout", "spend_logs_retention"}
+var settingsFields = []string{"max_request_body_bytes", "key_cache_ttl", "shutdown_timeout", "spend_logs_retention", "max_keys_per_user"}
 
 // settings reads the keyway: section (n may be nil when it is absent) and
 // applies defaults.
@@ -52,6 +52,7 @@ func (p *parser) settings(n *yaml.Node) {
 		KeyCacheTTL:         DefaultKeyCacheTTL,
 		ShutdownTimeout:     DefaultShutdownTimeout,
 		SpendLogsRetention:  DefaultSpendLogsRetention,
+		MaxKeysPerUser:      DefaultMaxKeysPerUser,
 	}
 	defer func() { p.cfg.Settings = s }()
 	n = deref(n)
@@ -90,6 +91,14 @@ func (p *parser) settings(n *yaml.Node) {
 					p.addf("%s must be more than 0, got %v", field, d)
 				} else {
 					s.ShutdownTimeout = d
+				}
+			}
+		case "max_keys_per_user":
+			if n, ok := p.integer(field, f.v); ok {
+				if n < 0 || n > 1_000_000 {
+					p.addf("%s must be from 0 (no cap) to 1000000, got %d", field, n)
+				} else {
+					s.MaxKeysPerUser = n
 				}
 			}
 		case "spend_logs_retention":
