@@ -225,13 +225,13 @@ func (c *call) keyOwner(requested string, present bool) (string, *apierr.Error) 
 	if c.scope == all {
 		return requested, nil
 	}
-	if !present {
+	if !present || requested == c.who.UserID() && requested != "" {
 		return c.who.UserID(), nil
 	}
-	if e := c.canUser(requested, "user_id"); e != nil {
-		return "", e
-	}
-	return requested, nil
+	// The same 403 for every other user_id, existing or not: it names
+	// nothing and reveals nothing (the acceptance scenario expects 401/403
+	// here, not 404).
+	return "", apierr.Forbidden(c.callerClass() + " may only give keys to its own user").WithParam("user_id")
 }
 
 // canTeam decides whether the caller may read or use team teamID (param

@@ -148,7 +148,7 @@ var policyRows = []policyRow{
 	}, [6]int{ok, ok, no, ok, no, no}},
 	{"key/generate other user_id", "POST", fixed("/key/generate"), func(*fixture, string) any {
 		return obj("user_id", "bob")
-	}, [6]int{ok, ok, no, hid, no, no}},
+	}, [6]int{ok, ok, no, no, no, no}},
 	{"key/generate team it is in", "POST", fixed("/key/generate"), func(*fixture, string) any {
 		return obj("team_id", "t1")
 	}, [6]int{ok, ok, no, ok, no, no}},
