@@ -46,7 +46,7 @@ func freeAddr(t *testing.T) string {
 
 type process struct {
 	cmd    *exec.Cmd
-	stderr *strings.Builder
+	stderr *lockedBuffer // written by the process while tests read it
 	url    string
 }
 
@@ -68,7 +68,7 @@ func startLocal(t *testing.T, bin, config string, extraEnv ...string) *process {
 		"KEYWAY_MASTER_KEY="+master,
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
-	p := &process{cmd: cmd, stderr: &strings.Builder{}, url: "http://" + addr}
+	p := &process{cmd: cmd, stderr: &lockedBuffer{}, url: "http://" + addr}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
