@@ -1,0 +1,134 @@
+package admin
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// TestAttackOldSecretShortensCurrentKeyExpiry shows that an old secret in
+// its regenerate grace period can revoke the key's current secret: it may
+// not block or delete its own key (notOwnKey), but /key/update with a short
+// duration is accepted (checkExpiry only refuses durations *past* the grace
+// end), so the key — and with it the current secret — expires a second
+// later. docs/admin-api.md: an old secret "may not /key/delete or /key/block
+// its own key (that would revoke the current secret)". Whoever leaked the
+// old secret (the reason for regenerating) locks out the rightful holder.
+func TestAttackOldSecretShortensCurrentKeyExpiry(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("u1", keys.RoleInternalUser, nil)
+	old, _ := e.newKey(obj("user_id", "u1"))
+	cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
+
+	r := e.call(old, "POST", "/key/update", obj("key", cur, "duration", "1s"))
+	if r.status == http.StatusOK {
+		e.clock.add(2 * time.Second)
+		if a := e.call(cur, "GET", "/key/info", nil); a.status != http.StatusOK {
+			t.Errorf("old secret set duration=1s on its own key (200); the current secret then gets %d: the old secret revoked the current one", a.status)
+		}
+		return
+	}
+	if r.status != http.StatusForbidden {
+		t.Errorf("old secret shortening its own key's expiry: got %d %s; want 403", r.status, r.raw)
+	}
+}
+
+// TestAttackOldSecretBlocksOwnUser shows that an old secret can lock out the
+// holder of the current secret through the user record: /user/update
+// {blocked: true} on its own user is accepted (checkFields refuses only
+// blocked=false, and notOwnKey is only consulted on key routes), and a
+// blocked user's keys — the current secret included — are refused by the
+// gateway (auth.authorize: "the key's user is blocked") until an admin
+// unblocks. Same rule as above: an old secret must not revoke the current
+// secret.
+func TestAttackOldSecretBlocksOwnUser(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("u1", keys.RoleInternalUser, nil)
+	old, _ := e.newKey(obj("user_id", "u1"))
+	e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h"))
+
+	r := e.call(old, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
+	u, err := e.store.GetUser(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status == http.StatusOK || u.Blocked {
+		t.Errorf("old secret /user/update blocked=true on its own user: got %d, user blocked=%v; want 403 and the user untouched (the current secret is now refused by the gateway)", r.status, u.Blocked)
+	}
+}
+
+// TestAttackOldSecretMovesKeyToBlockedTeam shows a third way an old secret
+// can take the key from the current secret's holder: /key/update moving the
+// key to another team the user is in (canTeam passes) — for example a
+// blocked team — which the current secret then inherits. Here team "jail"
+// is blocked by an admin; the old secret moves its key there.
+func TestAttackOldSecretMovesKeyToBlockedTeam(t *testing.T) {
+	e := newEnv(t)
+	e.must(testMaster, "POST", "/team/new", obj("team_id", "jail"))
+	e.must(testMaster, "POST", "/team/update", obj("team_id", "jail", "blocked", true))
+	e.newUser("u1", keys.RoleInternalUser, obj("teams", []string{"jail"}))
+	old, tok := e.newKey(obj("user_id", "u1"))
+	e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h"))
+
+	r := e.call(old, "POST", "/key/update", obj("key", tok, "team_id", "jail"))
+	if r.status == http.StatusOK {
+		t.Errorf("old secret moved its own key into blocked team %q (200 %s): the current secret is now refused as a member of a blocked team; want 403", "jail", r.raw)
+	}
+}
+
+// TestAttackKeyAliasEnumeration shows that /key/update and /key/delete by
+// key_alias tell an internal_user whether another user's key has that alias:
+// a missing alias answers 404 `key with key_alias "x" not found` (param
+// key_alias / key_aliases[0]) from storeErr, while an alias that exists but
+// belongs to someone else answers 404 `key not found` (param key /
+// key_aliases[0]) from canKey. docs/security.md promises a record the caller
+// may not see answers exactly like a missing one.
+func TestAttackKeyAliasEnumeration(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("alice", keys.RoleInternalUser, nil)
+	e.newUser("bob", keys.RoleInternalUser, nil)
+	alice, _ := e.newKey(obj("user_id", "alice"))
+	e.newKey(obj("user_id", "bob", "key_alias", "bob-prod"))
+
+	for _, c := range []struct {
+		path         string
+		exists, nope map[string]any
+	}{
+		{"/key/update", obj("key_alias", "bob-prod", "metadata", obj("x", 1)), obj("key_alias", "no-such-alias", "metadata", obj("x", 1))},
+		{"/key/delete", obj("key_aliases", []string{"bob-prod"}), obj("key_aliases", []string{"no-such-alias"})},
+	} {
+		a := e.call(alice, "POST", c.path, c.exists)
+		b := e.call(alice, "POST", c.path, c.nope)
+		if a.status != b.status || a.errField("message") != b.errField("message") && !sameBut(a.errField("message"), b.errField("message"), "bob-prod", "no-such-alias") || a.errField("param") != b.errField("param") {
+			t.Errorf("%s: another user's alias answers %d %s; a missing alias answers %d %s; want the same answer", c.path, a.status, a.raw, b.status, b.raw)
+		}
+	}
+}
+
+// sameBut reports whether a with x replaced by y equals b.
+func sameBut(a, b, x, y string) bool {
+	return len(a) > 0 && replaceAll(a, x, y) == b
+}
+
+func replaceAll(s, x, y string) string {
+	out := ""
+	for {
+		i := indexOf(s, x)
+		if i < 0 {
+			return out + s
+		}
+		out += s[:i] + y
+		s = s[i+len(x):]
+	}
+}
+
+func indexOf(s, x string) int {
+	for i := 0; i+len(x) <= len(s); i++ {
+		if s[i:i+len(x)] == x {
+			return i
+		}
+	}
+	return -1
+}
