@@ -132,3 +132,42 @@ func indexOf(s, x string) int {
 	}
 	return -1
 }
+
+// TestAttackInvisibleCharactersInIDs shows that ids that render exactly like
+// an existing one are accepted beside it, despite docs/admin-api.md
+// ("Bounds": ids have "no invisible ones (zero-width spaces and joiners,
+// bidirectional controls, the BOM, other format characters) — `ali\u200bce`
+// cannot sit beside `alice`"). visibleID only rejects category Cf, spaces
+// and a few Hangul fillers; invisible *nonspacing marks* (Mn) and
+// variation selectors outside U+FE00..FE0F pass: U+034F COMBINING GRAPHEME
+// JOINER, U+17B4 KHMER VOWEL INHERENT AQ, U+180B MONGOLIAN FREE VARIATION
+// SELECTOR ONE, U+E0100 VARIATION SELECTOR-17. And ids are not normalized,
+// so "alicé" (NFC, U+00E9) and "alice\u0301" (NFD) are two different users
+// that look the same. An internal user or an admin reading /user/list,
+// audit logs or /team/info members cannot tell them apart.
+func TestAttackInvisibleCharactersInIDs(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("alice", keys.RoleInternalUser, nil)
+	e.newUser("alic\u00e9", keys.RoleInternalUser, nil)
+	e.newKey(obj("user_id", "alice", "key_alias", "alice"))
+	e.newKey(obj("user_id", "alice", "key_alias", "alic\u00e9"))
+	for _, id := range []string{
+		"ali\u034fce",     // combining grapheme joiner
+		"ali\u17b4ce",     // Khmer vowel inherent AQ (invisible)
+		"ali\u180bce",     // Mongolian free variation selector
+		"ali\U000E0100ce", // variation selector-17
+		"alice\u0301",     // NFD of "alicé", which exists
+	} {
+		for _, field := range []string{"user_id", "key_alias"} {
+			var r resp
+			if field == "user_id" {
+				r = e.call(testMaster, "POST", "/user/new", obj("user_id", id, "auto_create_key", false))
+			} else {
+				r = e.call(testMaster, "POST", "/key/generate", obj("user_id", "alice", "key_alias", id))
+			}
+			if r.status != http.StatusBadRequest || r.errField("param") != field {
+				t.Errorf("%s %+q (renders like an existing id): got %d %s; want 400 naming %s", field, id, r.status, r.raw, field)
+			}
+		}
+	}
+}
