@@ -171,3 +171,42 @@ func TestAttackInvisibleCharactersInIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackAdminOldSecretRevokesCurrent shows that notOwnKey, the only
+// guard against an old secret revoking its key's current secret, covers
+// /key/delete and /key/block alone. An old secret of a proxy_admin's key
+// (still admin during its grace period) can delete the key by other routes:
+// /user/delete of its own user (deletes every key the user owns, the
+// current secret with them) or /team/delete of the key's team (deletes the
+// team's keys); or disable it with /key/update {user_id: another user}
+// (moves the key away, so the current secret now acts as that user) — all
+// 200. docs/admin-api.md: an old secret "may not /key/delete or /key/block
+// its own key (that would revoke the current secret)".
+func TestAttackAdminOldSecretRevokesCurrent(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		path string
+		body func(tok string) map[string]any
+	}{
+		{"delete its own user", "/user/delete", func(string) map[string]any { return obj("user_ids", []string{"boss"}) }},
+		{"delete its key's team", "/team/delete", func(string) map[string]any { return obj("team_ids", []string{"ops"}) }},
+		{"move its key to another user", "/key/update", func(tok string) map[string]any { return obj("key", tok, "user_id", "nobody") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.must(testMaster, "POST", "/team/new", obj("team_id", "ops"))
+			e.newUser("boss", keys.RoleProxyAdmin, obj("teams", []string{"ops"}))
+			e.newUser("nobody", keys.RoleInternalUserViewer, nil)
+			old, tok := e.newKey(obj("user_id", "boss", "team_id", "ops"))
+			cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
+
+			r := e.call(old, "POST", c.path, c.body(tok))
+			after := e.call(cur, "GET", "/user/list", nil)
+			if r.status == http.StatusOK && after.status != http.StatusOK {
+				t.Errorf("old secret may %s (200); the current secret then gets %d on /user/list (was proxy_admin): the old secret revoked it; want 403", c.name, after.status)
+			} else if r.status == http.StatusOK {
+				t.Errorf("old secret may %s: got 200; want 403", c.name)
+			}
+		})
+	}
+}
