@@ -210,3 +210,31 @@ func TestAttackAdminOldSecretRevokesCurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackOldSecretLaundersThroughMintedKey shows that the notOwnKey guard
+// (an old secret may not /key/delete or /key/block its own key) is bypassed
+// in two calls: the old secret may /key/generate (documented: the new key
+// expires at the grace end), and the minted key is not an old secret, so it
+// may block or delete any key of the same user — the rotated key included,
+// and with it the current secret. The leaked old secret thereby locks out
+// the holder of the new one, which is what the rule exists to prevent.
+func TestAttackOldSecretLaundersThroughMintedKey(t *testing.T) {
+	for _, path := range []string{"/key/block", "/key/delete"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t)
+			e.newUser("u1", keys.RoleInternalUser, nil)
+			old, tok := e.newKey(obj("user_id", "u1"))
+			cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
+
+			minted := e.must(old, "POST", "/key/generate", obj()).str("key")
+			body := obj("key", tok)
+			if path == "/key/delete" {
+				body = obj("keys", []string{tok})
+			}
+			r := e.call(minted, "POST", path, body)
+			if a := e.call(cur, "GET", "/key/info", nil); r.status == http.StatusOK && a.status != http.StatusOK {
+				t.Errorf("a key minted by the old secret %s the rotated key (200); the current secret then gets %d: the old secret revoked it in two steps", path, a.status)
+			}
+		})
+	}
+}
