@@ -238,3 +238,22 @@ func TestAttackOldSecretLaundersThroughMintedKey(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackUserBlockDoesNotEndGrace shows that "blocking ends grace" holds
+// for /key/block only: blocking the key's *user* (the natural response when
+// a user's old secret leaked, and the only block an admin can place on all
+// its keys at once) leaves the rotation records in place, so when the admin
+// unblocks the user the leaked old secret authenticates again until its
+// grace period ends. Blocking the key's team behaves the same.
+func TestAttackUserBlockDoesNotEndGrace(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("u1", keys.RoleInternalUser, nil)
+	old, _ := e.newKey(obj("user_id", "u1"))
+	e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h"))
+
+	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
+	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
+	if r := e.call(old, "GET", "/key/info", nil); r.status == http.StatusOK {
+		t.Errorf("old secret after its user was blocked and unblocked: got 200; want 401 (blocking ended its grace, as /key/block does)")
+	}
+}
