@@ -257,3 +257,24 @@ func TestAttackUserBlockDoesNotEndGrace(t *testing.T) {
 		t.Errorf("old secret after its user was blocked and unblocked: got 200; want 401 (blocking ended its grace, as /key/block does)")
 	}
 }
+
+// TestAttackKeyAliasUniquenessOracle shows that an internal user learns
+// whether another user's key exists by its alias through /key/generate (or
+// /key/update of its own key): key_alias is unique across all users, so an
+// alias held by someone else answers 400 "key_alias ... is already used by
+// another key" while a free one answers 200. docs/security.md
+// ("Enumeration"): "an internal user never learns that another user's key
+// exists". (Aliases such as "<customer>-prod" name customers and projects.)
+func TestAttackKeyAliasUniquenessOracle(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("alice", keys.RoleInternalUser, nil)
+	e.newUser("bob", keys.RoleInternalUser, nil)
+	alice, aliceTok := e.newKey(obj("user_id", "alice"))
+	e.newKey(obj("user_id", "bob", "key_alias", "acme-prod"))
+
+	taken := e.call(alice, "POST", "/key/update", obj("key", aliceTok, "key_alias", "acme-prod"))
+	free := e.call(alice, "POST", "/key/update", obj("key", aliceTok, "key_alias", "nobody-has-this"))
+	if taken.status != free.status {
+		t.Errorf("alias of another user's key: %d %s; a free alias: %d; want no difference (or aliases scoped per user)", taken.status, taken.raw, free.status)
+	}
+}
