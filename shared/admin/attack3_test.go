@@ -278,3 +278,24 @@ func TestAttackKeyAliasUniquenessOracle(t *testing.T) {
 		t.Errorf("alias of another user's key: %d %s; a free alias: %d; want no difference (or aliases scoped per user)", taken.status, taken.raw, free.status)
 	}
 }
+
+// TestAttackEmailSquatting shows that an internal user may set its own
+// user_email to any value, another user's included (user_email is not
+// unique and not verified), and /user/update names users by user_email.
+// Once alice copies bob's email, an admin's /user/update by that email no
+// longer reaches bob (400 "matches 2 users"); had bob's record no email, or
+// had bob changed his, the admin's change (a budget, a role) would land on
+// alice. An internal user must not be able to make itself the target of
+// admin writes meant for someone else.
+func TestAttackEmailSquatting(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("alice", keys.RoleInternalUser, nil)
+	e.newUser("bob", keys.RoleInternalUser, obj("user_email", "bob@corp.example"))
+	alice, _ := e.newKey(obj("user_id", "alice"))
+
+	e.call(alice, "POST", "/user/update", obj("user_id", "alice", "user_email", "bob@corp.example"))
+	r := e.call(testMaster, "POST", "/user/update", obj("user_email", "bob@corp.example", "user_alias", "Bob"))
+	if r.status != http.StatusOK || r.str("user_id") != "bob" {
+		t.Errorf("admin /user/update by bob's email after alice copied it: got %d %s; want 200 on bob (alice's copy should have been refused)", r.status, r.raw)
+	}
+}
