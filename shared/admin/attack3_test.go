@@ -226,7 +226,11 @@ func TestAttackOldSecretLaundersThroughMintedKey(t *testing.T) {
 			old, tok := e.newKey(obj("user_id", "u1"))
 			cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
 
-			minted := e.must(old, "POST", "/key/generate", obj()).str("key")
+			gen := e.call(old, "POST", "/key/generate", obj())
+			if gen.status == http.StatusForbidden {
+				return // an old secret mints nothing: no key to launder through
+			}
+			minted := gen.str("key")
 			body := obj("key", tok)
 			if path == "/key/delete" {
 				body = obj("keys", []string{tok})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/text/unicode/norm"
 	"io"
 	"math"
 	"net/http"
@@ -613,17 +614,20 @@ func groupHint(name string) string {
 }
 
 // visibleID reports whether an identifier is free of characters that look
-// like nothing (format characters: zero-width spaces and joiners, bidi
-// controls, the BOM; separators other than the plain space) and of
-// surrounding spaces, so that two ids that look the same are the same id
-// ("ali\u200bce" is not accepted beside "alice").
+// like nothing (Unicode's default-ignorable code points: format characters
+// such as zero-width spaces and joiners, bidi controls and the BOM,
+// variation selectors, the combining grapheme joiner, Hangul fillers;
+// separators other than the plain space) and of surrounding spaces, and is
+// in Unicode normalization form C, so that two ids that look the same are
+// the same id ("ali\u200bce" is not accepted beside "alice", nor a
+// decomposed "alice\u0301" beside "alicé").
 func visibleID(s string) bool {
-	if strings.TrimSpace(s) != s {
+	if strings.TrimSpace(s) != s || !norm.NFC.IsNormalString(s) {
 		return false
 	}
 	for _, c := range s {
 		if unicode.Is(unicode.Cf, c) || (unicode.IsSpace(c) && c != ' ') || unicode.In(c, unicode.Zl, unicode.Zp) ||
-			c == '\u115f' || c == '\u1160' || c == '\u3164' || c == '\uffa0' || (c >= '\ufe00' && c <= '\ufe0f') {
+			unicode.In(c, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) {
 			return false
 		}
 	}

@@ -58,6 +58,9 @@ func (h *handler) keyByToken(c *call, tok, param string) (*keys.Key, *apierr.Err
 
 func (h *handler) keyByAlias(c *call, alias, param string) (*keys.Key, *apierr.Error) {
 	k, err := h.store.GetKeyByAlias(c.ctx, alias)
+	if isNotFound(err) {
+		return nil, keyNotFound(param) // as canKey answers for another's key
+	}
 	if err != nil {
 		return nil, h.storeErr(c, err, "key with key_alias "+quote(alias), param)
 	}
@@ -507,15 +510,17 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if !byKey && alias == "" {
 		return nil, apierr.BadRequest("key", "key (the key or its token) or key_alias is required")
 	}
+	param := "key"
 	if byKey {
-		k, e = h.resolveKey(c, ref, "key")
+		k, e = h.resolveKey(c, ref, param)
 	} else {
-		k, e = h.keyByAlias(c, alias, "key_alias")
+		param = "key_alias"
+		k, e = h.keyByAlias(c, alias, param)
 	}
 	if e != nil {
 		return nil, e
 	}
-	if e := c.canKey(k, "key"); e != nil {
+	if e := c.canKey(k, param); e != nil {
 		return nil, e
 	}
 	if b, _ := v.boolean("blocked"); b {

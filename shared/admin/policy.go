@@ -140,6 +140,15 @@ func authorize(p *auth.Principal, o op) (scope, *apierr.Error) {
 		return deny, apierr.Forbidden("role " + quote(string(p.Role)) + " is not a Keyway role; it may not use the admin API")
 	}
 	rl := policy[o]
+	// A secret in its grace period after /key/regenerate is the secret
+	// being replaced, perhaps because it leaked: it may keep calling
+	// pass-through routes and read the admin API until its grace ends, but
+	// write nothing, so it can never block, delete, move or restrict its
+	// key, user or team, nor mint a key that could (the holder of the
+	// current secret keeps control).
+	if p.OldSecret && rl.write {
+		return deny, apierr.Forbidden("an old secret (in its grace period after /key/regenerate) may only read the admin API; " + rl.route + " needs the current secret")
+	}
 	if s := rl.scope[cl]; s != deny {
 		return s, nil
 	}
