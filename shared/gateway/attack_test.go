@@ -24,7 +24,7 @@ import (
 // Cost for that request) is lost. The Prometheus side caps model labels at
 // 128 bytes; the access line has no cap at all.
 func TestAttackHugeUpstreamModelBloatsEMFAccessLine(t *testing.T) {
-	huge := strings.Repeat("m", 300<<10)
+	huge := strings.Repeat("m", 410<<10) // also over DynamoDB's 400 KB item limit: see dynamostore TestAttackHugeModelNameMakesSettleFail
 	logs := &syncBuffer{}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
