@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/keywaygw/keyway/shared/metrics"
 	"github.com/keywaygw/keyway/shared/reqlog"
 )
