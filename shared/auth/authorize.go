@@ -71,13 +71,10 @@ func AuthorizeReason(p *Principal, rt route.Route) (*apierr.Error, string) {
 	case p.Team != nil && p.Team.Blocked:
 		return apierr.Forbidden(fmt.Sprintf("the key's team %q is blocked", p.Team.TeamID)), reqlog.DenyBlocked
 	}
-	if rt.Class == route.Metrics {
-		if p.Role != keys.RoleProxyAdmin {
-			return apierr.Forbidden("/metrics is for proxy admins (the master key or a proxy_admin user's key)"), reqlog.DenyRole
-		}
-		return nil, ""
+	if rt.Class == route.Metrics && p.Role != keys.RoleProxyAdmin {
+		return apierr.Forbidden("/metrics is for proxy admins (the master key or a proxy_admin user's key)"), reqlog.DenyRole
 	}
-	if rt.Class == route.Admin {
+	if rt.Class == route.Admin || rt.Class == route.Metrics {
 		// allowed_routes restricts every route, as in LiteLLM: a key limited
 		// to some endpoints must not reach the admin API and mint itself an
 		// unrestricted key. Route groups name pass-through endpoints only.

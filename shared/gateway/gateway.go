@@ -122,6 +122,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.opts.Console.ServeHTTP(w, r)
 		return
 	case route.PassThrough:
+		// A browser fetching a service worker script says so; a worker
+		// from a pass-through path would share the console's origin.
+		if r.Header.Get("Service-Worker") != "" {
+			g.fail(w, r, apierr.Forbidden("service workers may not be registered from pass-through endpoints (they would share the gateway's origin with its console)"))
+			return
+		}
 		if !rt.Endpoint.AllowsMethod(r.Method) {
 			w.Header().Set("Allow", strings.Join(rt.Endpoint.Methods, ", "))
 			g.fail(w, r, apierr.New(http.StatusMethodNotAllowed, apierr.TypeMethod,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/keywaygw/keyway/shared/config"
 	"github.com/keywaygw/keyway/shared/ledger"
@@ -130,6 +131,25 @@ const maxTokens = 1 << 40
 
 func clampTokens(n int64) int64 { return min(max(n, 0), maxTokens) }
 
+// MaxModelBytes bounds the model name an upstream (or a caller, where the
+// upstream echoes the request) reports: it goes into the usage record, the
+// access line and metrics, and a huge one would push a record past
+// DynamoDB's 400 KB item limit (failing the charge) or a log line past
+// CloudWatch's 256 KB event limit.
+const MaxModelBytes = 256
+
+// capModel cuts a model name to MaxModelBytes at a UTF-8 boundary.
+func capModel(m string) string {
+	if len(m) <= MaxModelBytes {
+		return m
+	}
+	cut := MaxModelBytes
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut]
+}
+
 // result prices the metered usage for a response that ended with status.
 // cost = cost_per_request + uncached input tokens × input price + cached
 // input tokens × cache price + output tokens × output price, for the model
@@ -164,6 +184,7 @@ func (o *observer) result(status int) metered {
 		}
 	}
 	u := &out.u
+	u.Model = capModel(u.Model)
 	u.InputTokens, u.OutputTokens = clampTokens(u.InputTokens), clampTokens(u.OutputTokens)
 	u.CachedInputTokens = clampTokens(u.CachedInputTokens)
 	out.cost = flat

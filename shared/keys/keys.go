@@ -123,7 +123,7 @@ type Key struct {
 	// counters this key also counts against: a key minted by a limited
 	// key (an internal user's) shares the minting key's budget and rates
 	// rather than starting fresh ones, and so on up the chain.
-	LimitedBy []string `json:"limited_by,omitempty"`
+	LimitedBy []string  `json:"limited_by,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	UpdatedBy string    `json:"updated_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

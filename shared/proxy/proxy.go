@@ -262,6 +262,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if err := st.body.readErr(); err == errBodyTooLarge {
 		return err // the upstream answered a body that was cut off
 	}
+	confineResponse(res.Header)
 	if o := observerFrom(st.parent); o != nil {
 		o.Response(res)
 	}

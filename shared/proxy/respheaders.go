@@ -1,6 +1,9 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // RequestIDHeader is where a pass-through response carries Keyway's own
 // request id. X-Request-Id belongs to the upstream when it sends one
@@ -69,3 +72,32 @@ func (k *headerKeeper) Write(p []byte) (int, error) {
 }
 
 func (k *headerKeeper) Unwrap() http.ResponseWriter { return k.ResponseWriter }
+
+// confineResponse keeps an upstream's answer from acting as the gateway's
+// own origin. Pass-through responses share an origin with the admin console
+// (/ui) and the admin API, so an upstream (a public auth: false one, or one
+// a caller controls) could otherwise
+//   - widen a service worker's scope over the whole origin with
+//     Service-Worker-Allowed, and read the console's Authorization headers;
+//   - serve script-capable documents (HTML, XML, SVG) that run with the
+//     origin's rights: they get a Content-Security-Policy "sandbox", which
+//     gives them an opaque origin of their own;
+//   - forge Keyway's own headers (its request id).
+func confineResponse(h http.Header) {
+	h.Del("Service-Worker-Allowed")
+	h.Del(RequestIDHeader)
+	ct := strings.ToLower(h.Get("Content-Type"))
+	if mt, _, _ := strings.Cut(ct, ";"); scriptableType(strings.TrimSpace(mt)) {
+		h.Add("Content-Security-Policy", "sandbox")
+	}
+}
+
+// scriptableType reports media types a browser may run script from when it
+// navigates to them.
+func scriptableType(mt string) bool {
+	switch mt {
+	case "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl":
+		return true
+	}
+	return false
+}
