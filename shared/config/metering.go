@@ -51,6 +51,20 @@ func (m *Metering) TokenPriced() bool {
 // gpt-4o-2024-08-06, claude-3-5-sonnet-20241022.
 var datedSuffix = regexp.MustCompile(`-(\d{4}-\d{2}-\d{2}|\d{8})$`)
 
+// PricedName is the model_costs name that model matches (exact, or
+// without its date suffix), or "".
+func (m *Metering) PricedName(model string) string {
+	if _, ok := m.ModelCosts[model]; ok {
+		return model
+	}
+	if base := datedSuffix.ReplaceAllString(model, ""); base != model {
+		if _, ok := m.ModelCosts[base]; ok {
+			return base
+		}
+	}
+	return ""
+}
+
 // Price returns the prices for the model a response named: model_costs'
 // entry for the exact name, else for the name without its date suffix
 // (gpt-4o-2024-08-06 → gpt-4o), else the endpoint's default prices.

@@ -52,8 +52,11 @@ type Watcher struct {
 
 	mu       sync.Mutex
 	inflight chan struct{} // closed when the reload in progress ends; nil when none
-	closed   bool
-	reloads  sync.WaitGroup
+	// waitedOut is the reload in progress that a caller has already waited
+	// DefaultReloadWait for in vain: no one waits for it again.
+	waitedOut <-chan struct{}
+	closed    bool
+	reloads   sync.WaitGroup
 }
 
 // NewWatcher loads the config from src once, synchronously, and returns a
@@ -104,9 +107,9 @@ func (w *Watcher) Current() *Config {
 	if !w.stale() {
 		return cfg
 	}
-	done := w.startReload()
-	if done == nil {
-		return cfg // closed
+	done, wait := w.startReload()
+	if done == nil || !wait {
+		return cfg // closed, or a caller already waited this reload out
 	}
 	t := time.NewTimer(w.wait)
 	defer t.Stop()
@@ -114,6 +117,11 @@ func (w *Watcher) Current() *Config {
 	case <-done:
 		return w.cur.Load()
 	case <-t.C:
+		// One wait per hung reload: later callers get the last good
+		// config at once until it ends.
+		w.mu.Lock()
+		w.waitedOut = done
+		w.mu.Unlock()
 		w.logger.Warn("config reload is slow; serving the last good config", "waited", w.wait.String())
 		return cfg
 	}
@@ -156,19 +164,19 @@ func (w *Watcher) stale() bool {
 // startReload returns a channel closed when a reload that began no earlier
 // than this call ends: the one in progress, or a new one. It returns nil
 // once the watcher is closed.
-func (w *Watcher) startReload() <-chan struct{} {
+func (w *Watcher) startReload() (<-chan struct{}, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.closed:
-		return nil
+		return nil, false
 	case w.inflight != nil:
-		return w.inflight
+		return w.inflight, w.waitedOut != w.inflight
 	case !w.stale():
 		// A reload ended between the caller's check and this lock.
 		done := make(chan struct{})
 		close(done)
-		return done
+		return done, true
 	}
 	done := make(chan struct{})
 	w.inflight = done
@@ -181,7 +189,7 @@ func (w *Watcher) startReload() <-chan struct{} {
 		w.mu.Unlock()
 		close(done)
 	}()
-	return done
+	return done, true
 }
 
 // reload loads the config again and adopts it if it is valid. Failures keep

@@ -23,6 +23,7 @@ func (g *Governor) settle(ctx context.Context, entry *reqlog.Entry, p *auth.Prin
 	m := obs.result(status)
 	end := g.o.Now()
 	entry.Model = m.u.Model
+	entry.PricedModel = ep.Metering.PricedName(m.u.Model)
 	// Input tokens include cached ones on every API (usage.TotalInputTokens).
 	input := m.u.TotalInputTokens()
 	entry.InputTokens, entry.OutputTokens = input, m.u.OutputTokens

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Counter is one subject's stored counters, the state both stores keep (the
@@ -297,12 +298,31 @@ func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
 	r.RequestID = l.RequestID
 	r.Spend = c.Cost
 	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
+	// Text fields come partly from upstreams (the model) and must never
+	// make a record too large to store, which would lose the charge.
+	r.Model = truncateUTF8(r.Model, MaxRecordText)
+	r.UsageSource = truncateUTF8(r.UsageSource, MaxRecordText)
+	r.KeyAlias = truncateUTF8(r.KeyAlias, 4*MaxRecordText)
 	r.EndTime = at.UTC()
 	r.StartTime = r.StartTime.UTC()
 	if !r.Expires.IsZero() {
 		r.Expires = r.Expires.UTC()
 	}
 	return r
+}
+
+// MaxRecordText bounds a usage record's model and usage_source.
+const MaxRecordText = 256
+
+// truncateUTF8 cuts s to at most n bytes at a UTF-8 boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // SettleTime is when a settlement happened: the record's end time, else the

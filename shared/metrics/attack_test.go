@@ -25,8 +25,9 @@ func TestAttackModelLabelCapIsFirstComeFirstServed(t *testing.T) {
 		m.Observe(&reqlog.Entry{Route: "pass_through", Endpoint: "/v1/chat",
 			Model: fmt.Sprintf("junk-%d", i), InputTokens: 1}, 200, time.Millisecond)
 	}
+	// gpt-4o is priced by the endpoint (model_costs): govern marks it so.
 	m.Observe(&reqlog.Entry{Route: "pass_through", Endpoint: "/v1/chat",
-		Model: "gpt-4o", InputTokens: 1000}, 200, time.Millisecond)
+		Model: "gpt-4o-2024-08-06", PricedModel: "gpt-4o", InputTokens: 1000}, 200, time.Millisecond)
 
 	mfs, err := m.Registry().Gather()
 	if err != nil {

@@ -167,7 +167,14 @@ func (m *Metrics) Observe(e *reqlog.Entry, status int, d time.Duration) {
 		m.ttfb.WithLabelValues(endpoint).Observe(e.UpstreamTTFB.Seconds())
 	}
 	if e.InputTokens > 0 || e.OutputTokens > 0 {
-		model := m.models.fold(e.Model)
+		// A model the endpoint prices (model_costs) always has its own
+		// series: the config bounds that set. Others share the capped set,
+		// first come, so names an upstream or caller makes up cannot crowd
+		// out the priced ones.
+		model := e.PricedModel
+		if model == "" {
+			model = m.models.fold(e.Model)
+		}
 		if model == "" {
 			model = "unknown"
 		}

@@ -39,7 +39,10 @@ type Entry struct {
 	StoreOp string
 
 	// Metering of a pass-through response (zero when not metered).
-	Model        string
+	Model string
+	// PricedModel is the endpoint's model_costs name Model matched ("" if
+	// none): a name from the config, so a bounded set.
+	PricedModel  string
 	InputTokens  int64
 	OutputTokens int64
 	// CostNanos is the charged cost in nano-dollars.
