@@ -77,10 +77,21 @@ func (w *idleWriter) stop() bool {
 	return false
 }
 
+// pause stops the timer while a write is under way: a write that blocks is
+// the caller reading slowly, not idleness.
+func (w *idleWriter) pause() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
 func (w *idleWriter) Write(p []byte) (int, error) {
-	w.touch()
+	w.touch() // the response has started: the timer exists from here on
+	w.pause()
 	n, err := w.ResponseWriter.Write(p)
-	w.touch() // a write that blocked was the caller reading slowly, not idleness
+	w.touch()
 	return n, err
 }
 
