@@ -243,45 +243,7 @@ func TestAttackOldSecretLaundersThroughMintedKey(t *testing.T) {
 	}
 }
 
-// TestAttackUserBlockDoesNotEndGrace shows that "blocking ends grace" holds
-// for /key/block only: blocking the key's *user* (the natural response when
-// a user's old secret leaked, and the only block an admin can place on all
-// its keys at once) leaves the rotation records in place, so when the admin
-// unblocks the user the leaked old secret authenticates again until its
-// grace period ends. Blocking the key's team behaves the same.
-func TestAttackUserBlockDoesNotEndGrace(t *testing.T) {
-	e := newEnv(t)
-	e.newUser("u1", keys.RoleInternalUser, nil)
-	old, _ := e.newKey(obj("user_id", "u1"))
-	e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h"))
 
-	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
-	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
-	if r := e.call(old, "GET", "/key/info", nil); r.status == http.StatusOK {
-		t.Errorf("old secret after its user was blocked and unblocked: got 200; want 401 (blocking ended its grace, as /key/block does)")
-	}
-}
-
-// TestAttackKeyAliasUniquenessOracle shows that an internal user learns
-// whether another user's key exists by its alias through /key/generate (or
-// /key/update of its own key): key_alias is unique across all users, so an
-// alias held by someone else answers 400 "key_alias ... is already used by
-// another key" while a free one answers 200. docs/security.md
-// ("Enumeration"): "an internal user never learns that another user's key
-// exists". (Aliases such as "<customer>-prod" name customers and projects.)
-func TestAttackKeyAliasUniquenessOracle(t *testing.T) {
-	e := newEnv(t)
-	e.newUser("alice", keys.RoleInternalUser, nil)
-	e.newUser("bob", keys.RoleInternalUser, nil)
-	alice, aliceTok := e.newKey(obj("user_id", "alice"))
-	e.newKey(obj("user_id", "bob", "key_alias", "acme-prod"))
-
-	taken := e.call(alice, "POST", "/key/update", obj("key", aliceTok, "key_alias", "acme-prod"))
-	free := e.call(alice, "POST", "/key/update", obj("key", aliceTok, "key_alias", "nobody-has-this"))
-	if taken.status != free.status {
-		t.Errorf("alias of another user's key: %d %s; a free alias: %d; want no difference (or aliases scoped per user)", taken.status, taken.raw, free.status)
-	}
-}
 
 // TestAttackEmailSquatting shows that an internal user may set its own
 // user_email to any value, another user's included (user_email is not

@@ -459,7 +459,7 @@ func limitsWithin(got, bound keys.Limits) bool {
 }
 
 // adminOnlyFields are request fields that raise a limit, a role or an
-// access right. Only a caller with scope all may set them; anyone else gets
+// access right, or that identify a user to admins. Only a caller with scope all may set them; anyone else gets
 // a 403 naming the field (they may not raise their own limits or roles).
 var adminOnlyFields = map[string]bool{
 	"max_budget":                 true,
@@ -479,6 +479,9 @@ var adminOnlyFields = map[string]bool{
 	"temp_budget_increase":       true,
 	"temp_budget_expiry":         true,
 	"permissions":                true,
+	// An email identifies a user to admins (/user/update by user_email):
+	// a user may not take another's.
+	"user_email": true,
 }
 
 // checkFields refuses admin-only fields from a scoped caller, and
@@ -489,7 +492,7 @@ func (c *call) checkFields(v *values) *apierr.Error {
 	}
 	for _, name := range v.names() {
 		if adminOnlyFields[name] {
-			return apierr.Forbidden(c.callerClass() + " may not set " + name + ": only a proxy admin may set limits, budgets, models, routes or roles").WithParam(name)
+			return apierr.Forbidden(c.callerClass() + " may not set " + name + ": only a proxy admin may set limits, budgets, models, routes, roles or emails").WithParam(name)
 		}
 		if name == "blocked" {
 			if b, _ := v.boolean("blocked"); !b && c.op != opKeyGenerate {
