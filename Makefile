@@ -23,7 +23,7 @@ run: build
 	  $(BIN)/gateway
 
 ## smoke: check a running deployment end to end and clean up after itself:
-##   make smoke BASE_URL=https://…/Prod MASTER_KEY=sk-… SMOKE_PATH=/v1/ocr/x [SMOKE_SSE_PATH=/v1/ocr/stream]
+##   MASTER_KEY=sk-… make smoke BASE_URL=https://…/Prod SMOKE_PATH=/v1/ocr/x [SMOKE_SSE_PATH=/v1/ocr/stream]
 ## Against `make run`, BASE_URL and MASTER_KEY default to the local server
 ## and its dev master key file. The settings reach the program through the
 ## environment (make exports command-line variables), never its arguments.
