@@ -243,8 +243,6 @@ func TestAttackOldSecretLaundersThroughMintedKey(t *testing.T) {
 	}
 }
 
-
-
 // TestAttackEmailSquatting shows that an internal user may set its own
 // user_email to any value, another user's included (user_email is not
 // unique and not verified), and /user/update names users by user_email.
