@@ -205,9 +205,6 @@ func applyKey(k *keys.Key, v *values, now time.Time) {
 	if b, ok := v.boolean("blocked"); ok {
 		k.Blocked = b
 	}
-	if f, ok := v.number("spend"); ok {
-		k.Spend = *f
-	}
 	md, replace := v.object("metadata")
 	k.Metadata = withExtras(k.Metadata, md, replace, v.extras())
 }
@@ -546,6 +543,9 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
 	m := renderKey(k)
 	m["key"] = k.Token
+	if e := h.fillSpend(c, keyTarget(m, k)); e != nil {
+		return nil, e
+	}
 	return m, nil
 }
 
@@ -786,7 +786,11 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 		attrs = append(attrs, slog.Time("grace_until", *graceUntil))
 	}
 	h.audit(c, "key.regenerate", attrs...)
-	return created(&next, secret, v), nil
+	resp := created(&next, secret, v)
+	if e := h.fillSpend(c, keyTarget(resp, &next)); e != nil { // spend follows the key
+		return nil, e
+	}
+	return resp, nil
 }
 
 // POST /key/block {key}
@@ -832,5 +836,9 @@ func (h *handler) setBlocked(c *call, blocked bool) (any, *apierr.Error) {
 		action = "key.block"
 	}
 	h.audit(c, action, keyAttrs(k)...)
-	return renderKey(k), nil
+	m := renderKey(k)
+	if e := h.fillSpend(c, keyTarget(m, k)); e != nil {
+		return nil, e
+	}
+	return m, nil
 }

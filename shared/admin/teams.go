@@ -155,7 +155,11 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 	}
 	h.invalidate() // cached principals carry their team (blocked, routes)
 	h.audit(c, "team.update", slog.String("target", tid), slog.Any("fields", without(v.names(), "team_id")))
-	return map[string]any{"team_id": tid, "data": renderTeam(t)}, nil
+	data := renderTeam(t)
+	if e := h.fillSpend(c, teamTarget(data, t)); e != nil {
+		return nil, e
+	}
+	return map[string]any{"team_id": tid, "data": data}, nil
 }
 
 // POST /team/delete {team_ids: [...]}: deletes the teams, the keys bound to

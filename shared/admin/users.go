@@ -29,9 +29,6 @@ func applyUser(u *keys.User, v *values) {
 	if b, ok := v.boolean("blocked"); ok {
 		u.Blocked = b
 	}
-	if f, ok := v.number("spend"); ok {
-		u.Spend = *f
-	}
 	applyLimits(&u.Limits, v)
 	md, replace := v.object("metadata")
 	u.Metadata = withExtras(u.Metadata, md, replace, v.extras())
@@ -242,7 +239,11 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	}
 	h.invalidate() // a cached principal carries its user (role, blocked)
 	h.audit(c, "user.update", slog.String("target", uid), slog.Any("fields", without(v.names(), "user_id")))
-	return map[string]any{"user_id": uid, "data": renderUser(u)}, nil
+	data := renderUser(u)
+	if e := h.fillSpend(c, userTarget(data, u)); e != nil {
+		return nil, e
+	}
+	return map[string]any{"user_id": uid, "data": data}, nil
 }
 
 func (h *handler) userByEmail(c *call, email string) (string, *apierr.Error) {

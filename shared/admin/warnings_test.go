@@ -34,3 +34,18 @@ func TestUnenforcedFieldsWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestSpendCannotBeSet: spend in a request warns and changes nothing; the
+// spend shown is the ledger's.
+func TestSpendCannotBeSet(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.newKey(map[string]any{})
+	r := e.call(testMaster, "POST", "/key/update", map[string]any{"key": secret, "spend": 5})
+	if r.status != 200 || r.body["spend"] != 0.0 || r.body[WarningsField] == nil {
+		t.Fatalf("/key/update spend 5: %d %s; want 200, spend 0 and a warning", r.status, r.raw)
+	}
+	info := e.call(testMaster, "GET", "/key/info?key="+secret, nil)
+	if got := info.body["info"].(map[string]any)["spend"]; got != 0.0 {
+		t.Errorf("/key/info spend after setting 5: %v; want 0", got)
+	}
+}
