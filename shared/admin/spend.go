@@ -162,7 +162,7 @@ func dateRange(v *values, defDays int) (start, end time.Time, e *apierr.Error) {
 			start = end.AddDate(0, 0, -defDays)
 		}
 	}
-	if (hasStart || hasEnd || defDays > 0) && !start.IsZero() && !end.IsZero() && !start.Before(end) {
+	if !start.IsZero() && !end.IsZero() && !start.Before(end) {
 		return start, end, apierr.BadRequest("start_date", "start_date must not be after end_date (end_date defaults to today, UTC)")
 	}
 	return start, end, nil

@@ -98,20 +98,18 @@ func (g *Governor) Forward(w http.ResponseWriter, r *http.Request, ep *config.En
 	parties := partiesOf(principal)
 
 	req := inspect(r, ep, parties)
-	lease := &ledger.Lease{RequestID: entry.RequestID, Parties: parties, At: start}
-	if enforced(parties) {
-		l, err := g.o.Ledger.Admit(r.Context(), &ledger.Admission{
-			RequestID: entry.RequestID,
-			Parties:   parties,
-			Reserve:   req.reserve,
-			Now:       start,
-			LeaseTTL:  g.o.LeaseTTL,
-		})
-		if err != nil {
-			g.refuse(w, r, entry, err)
-			return
-		}
-		lease = l
+	// Admit takes nothing and touches no store when no party has a limit;
+	// the lease it returns then only carries the parties to Settle.
+	lease, err := g.o.Ledger.Admit(r.Context(), &ledger.Admission{
+		RequestID: entry.RequestID,
+		Parties:   parties,
+		Reserve:   req.reserve,
+		Now:       start,
+		LeaseTTL:  g.o.LeaseTTL,
+	})
+	if err != nil {
+		g.refuse(w, r, entry, err)
+		return
 	}
 
 	obs := &observer{ep: ep, inject: req.injected, lease: lease, estimate: req.estimate}
@@ -122,16 +120,6 @@ func (g *Governor) Forward(w http.ResponseWriter, r *http.Request, ep *config.En
 		g.settle(r.Context(), entry, principal, ep, lease, obs, rec.status(r), start)
 	}()
 	g.o.Next.Forward(rec, req.r.WithContext(proxy.WithObserver(req.r.Context(), obs)), ep, subpath)
-}
-
-// enforced reports whether any party has a limit Admit must check.
-func enforced(parties []ledger.Party) bool {
-	for _, p := range parties {
-		if p.Limits.Enforced() {
-			return true
-		}
-	}
-	return false
 }
 
 // renew keeps an admitted lease alive while a long response streams, so a

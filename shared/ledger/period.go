@@ -76,9 +76,6 @@ func (p Period) Index(t time.Time) int64 {
 	return p.start(p.number(t)).Unix()
 }
 
-// Start is when the period with Index i begins.
-func (p Period) Start(i int64) time.Time { return time.Unix(i, 0).UTC() }
-
 // End is when the period containing t ends (nil for the zero Period).
 func (p Period) End(t time.Time) *time.Time {
 	if p.IsZero() {

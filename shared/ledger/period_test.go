@@ -28,7 +28,7 @@ func TestPeriod(t *testing.T) {
 			t.Fatalf("%s: %v", tt.spec, err)
 		}
 		i := p.Index(at)
-		if got := p.Start(i); !got.Equal(tt.start) {
+		if got := time.Unix(i, 0).UTC(); !got.Equal(tt.start) {
 			t.Errorf("%s: start got %v; want %v", tt.spec, got, tt.start)
 		}
 		if got := p.End(at); got == nil || !got.Equal(tt.end) {
