@@ -945,11 +945,10 @@ var lambdaPaths = []lambdaPath{
 }
 
 type lambdaEnv struct {
-	up      *lambdaUpstream
-	master  string // KEYWAY_MASTER_KEY, from SSM
-	secret  string // NVDEV_API_KEY, the upstream's own credential, from SSM
-	fns     map[string]*lambdaFunc
-	userKey string // set by newUserKey
+	up     *lambdaUpstream
+	master string // KEYWAY_MASTER_KEY, from SSM
+	secret string // NVDEV_API_KEY, the upstream's own credential, from SSM
+	fns    map[string]*lambdaFunc
 }
 
 // closedAddr is a loopback address nothing listens on: connections are refused.

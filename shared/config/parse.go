@@ -33,10 +33,6 @@ const (
 	sectionKeyway  = "keyway"
 )
 
-// generalFields are the general_settings keys Keyway reads. Every other key
-// is ignored with a warning.
-var generalFields = []string{"master_key", "pass_through_endpoints", "pass_through_request_timeout"}
-
 // Parse loads a YAML or JSON config (JSON is YAML), resolves os.environ/
 // references with resolve, applies defaults and validates. It returns a
 // *Error listing every problem, or a usable *Config; never a half-valid one.

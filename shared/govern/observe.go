@@ -36,7 +36,6 @@ type observer struct {
 	meter        *usage.Meter
 	headerCost   *float64
 	encoded      string // a Content-Encoding the meter cannot read
-	statusFromUp int
 }
 
 // Outbound asks a metered upstream for an uncompressed response: the
@@ -51,7 +50,6 @@ func (o *observer) Outbound(h http.Header) {
 // Response starts metering and sets Keyway's rate-limit headers.
 func (o *observer) Response(res *http.Response) {
 	o.responded = true
-	o.statusFromUp = res.StatusCode
 	if v := res.Header.Get(ResponseCostHeader); v != "" {
 		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= config.MaxCostPerRequest && !math.IsNaN(f) {
 			o.headerCost = &f
