@@ -57,7 +57,7 @@ func TestKilledInstanceFreesItsSlot(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	a.cmd.Process.Signal(syscall.SIGKILL)
-	a.cmd.Wait()
+	a.wait()
 	killed := time.Now()
 	for status(t, b.url, key) != http.StatusOK {
 		if time.Since(killed) > 60*time.Second {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keywaygw/keyway/shared/testnet"
 )
 
 const master = "sk-e2e-master-0123456789abcdefghij"
@@ -36,18 +37,25 @@ func buildGateway(t *testing.T) string {
 }
 
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testnet.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 type process struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer // written by the process while tests read it
-	url    string
+	cmd     *exec.Cmd
+	stderr  *lockedBuffer // written by the process while tests read it
+	url     string
+	exited  chan struct{} // closed when the process has exited
+	waitErr error         // cmd.Wait's result, once exited is closed
+}
+
+// wait waits for the process to exit and returns cmd.Wait's result.
+func (p *process) wait() error {
+	<-p.exited
+	return p.waitErr
 }
 
 // startLocal runs the real gateway binary as a local server and waits for
@@ -59,6 +67,18 @@ func startLocal(t *testing.T, bin, config string, extraEnv ...string) *process {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	for attempt := 1; ; attempt++ {
+		if p := launchLocal(t, bin, dir, cfg, attempt == 3, extraEnv); p != nil {
+			return p
+		}
+	}
+}
+
+// launchLocal starts the binary on a fresh address and waits for /health. It
+// returns nil when the address was taken before the binary bound it (another
+// test binary got there first), unless last.
+func launchLocal(t *testing.T, bin, dir, cfg string, last bool, extraEnv []string) *process {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
@@ -68,16 +88,15 @@ func startLocal(t *testing.T, bin, config string, extraEnv ...string) *process {
 		"KEYWAY_MASTER_KEY="+master,
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
-	p := &process{cmd: cmd, stderr: &lockedBuffer{}, url: "http://" + addr}
+	p := &process{cmd: cmd, stderr: &lockedBuffer{}, url: "http://" + addr, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
+		cmd.Process.Kill()
+		p.wait()
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -88,7 +107,15 @@ func startLocal(t *testing.T, bin, config string, extraEnv ...string) *process {
 				return p
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.exited:
+			if !last && testnet.AddrInUse(p.stderr.String()) {
+				t.Logf("the gateway could not bind %s; trying another port", addr)
+				return nil
+			}
+			t.Fatalf("gateway exited before it was healthy; stderr:\n%s", p.stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	t.Fatalf("gateway did not become healthy; stderr:\n%s", p.stderr)
 	return nil
@@ -177,7 +204,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("in-flight stream was cut: rest %q", rest)
 	}
 	done := make(chan error, 1)
-	go func() { done <- gw.cmd.Wait() }()
+	go func() { done <- gw.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -40,6 +40,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keywaygw/keyway/shared/dynamostore"
+	"github.com/keywaygw/keyway/shared/testnet"
 )
 
 // Region is the region every test client and the environment use.
@@ -253,11 +254,19 @@ func (s *Server) stop() {
 }
 
 func start() (*Server, error) {
-	backend, err := freePort()
-	if err != nil {
-		return nil, err
+	var (
+		backend int
+		p       *process
+		err     error
+	)
+	for range 3 { // a port free when picked can be bound by another test binary first
+		if backend, err = freePort(); err != nil {
+			return nil, err
+		}
+		if p, err = startProcess(backend); err == nil || !testnet.AddrInUse(err.Error()) {
+			break
+		}
 	}
-	p, err := startProcess(backend)
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +279,12 @@ func start() (*Server, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testnet.FreeAddr()
 	if err != nil {
-		return 0, fmt.Errorf("finding a free loopback port: %w", err)
+		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	_, port, _ := net.SplitHostPort(addr)
+	return strconv.Atoi(port)
 }
 
 var (

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keywaygw/keyway/shared/testnet"
 )
 
 // readyTimeout bounds how long one moto server start may take.
@@ -58,6 +60,9 @@ func startProcess(port int) (*process, error) {
 	}
 	if p := try(); p != nil {
 		return p, nil
+	}
+	if testnet.AddrInUse(strings.Join(why, "\n")) { // moto is there; the port is not
+		return nil, fmt.Errorf("moto server could not bind port %d:\n  %s", port, strings.Join(why, "\n  "))
 	}
 	installOnce.Do(func() { installOnce.err = pipInstall() })
 	if installOnce.err != nil {

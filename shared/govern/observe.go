@@ -32,10 +32,10 @@ type observer struct {
 	lease    *ledger.Lease
 	estimate ledger.Nanos // see inspected.estimate
 
-	responded    bool
-	meter        *usage.Meter
-	headerCost   *float64
-	encoded      string // a Content-Encoding the meter cannot read
+	responded  bool
+	meter      *usage.Meter
+	headerCost *float64
+	encoded    string // a Content-Encoding the meter cannot read
 }
 
 // Outbound asks a metered upstream for an uncompressed response: the
