@@ -1,9 +1,13 @@
 package proxy
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,53 +30,84 @@ func idGateway(t *testing.T, p *Proxy, ep *config.Endpoint) *httptest.Server {
 	return srv
 }
 
-// TestEarlyAnswerWithOpenUpload: an upstream that answers (401) before
-// reading the request body, while the client's chunked upload stays open:
-// the client gets the whole response at once, not a response that never
-// ends.
+// TestEarlyAnswerWithOpenUpload: an upstream that answers (401, 413, 429)
+// before reading the request body, while the client's chunked upload stays
+// open, must not leave the response unfinished.
+//
+// The client is a raw TCP connection that sends a chunked POST's headers
+// and one chunk, then neither sends more nor closes (an http.Client would
+// close the connection soon after reading the answer, which ends the
+// upload and hides the bug). The gateway's transport is then blocked
+// reading the client's body, holding net/http's body lock, when the
+// upstream's answer arrives; on the old code Forward's deferred
+// r.Body.Close waited on that lock, so the handler never returned: an
+// answer without Content-Length never got its last chunk, and none got an
+// access log entry. The client must get the upstream's whole answer (its
+// end included) and the handler must finish, both promptly and while the
+// upload is still open.
 func TestEarlyAnswerWithOpenUpload(t *testing.T) {
+	const wait = 5 * time.Second
+	const answer = "refused early"
 	for _, status := range []int{http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusTooManyRequests} {
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Answer at once, body unread (a Go server would otherwise
-			// try to drain the upload before writing the status).
-			http.NewResponseController(w).EnableFullDuplex()
-			w.WriteHeader(status)
-			io.WriteString(w, "refused early")
-		}))
-		defer up.Close()
-		p, _ := newProxy(t, Options{})
-		gw := newGateway(t, p, endpoint(t, "/v1", up.URL))
-		pr, pw := io.Pipe()
-		defer pw.Close()
-		go pw.Write([]byte("first chunk of an upload that never ends"))
-		req := mustRequest(t, "POST", gw.URL+"/v1/upload", pr)
-		req.ContentLength = -1
-		done := make(chan struct{})
-		var got int
-		var body []byte
-		go func() {
-			defer close(done)
-			res, err := newClient(t).Do(req)
-			if err != nil {
-				t.Errorf("POST: %v", err)
-				return
+		for _, chunked := range []bool{false, true} {
+			framing := "Content-Length"
+			if chunked {
+				framing = "chunked"
 			}
-			defer res.Body.Close()
-			got = res.StatusCode
-			body, err = io.ReadAll(res.Body)
-			if err != nil {
-				t.Errorf("reading the early answer: %v", err)
-			}
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("upstream %d before the upload ended: the response did not end", status)
+			t.Run(fmt.Sprintf("%d %s", status, framing), func(t *testing.T) {
+				up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					// Answer at once, body unread (a Go server would
+					// otherwise try to drain the upload before writing
+					// the status).
+					http.NewResponseController(w).EnableFullDuplex()
+					w.Header().Set("Content-Type", "text/plain")
+					if !chunked {
+						w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+					}
+					w.WriteHeader(status)
+					io.WriteString(w, answer)
+					if chunked {
+						http.NewResponseController(w).Flush()
+					}
+				}))
+				defer up.Close()
+				p, _ := newProxy(t, Options{})
+				gw := newGateway(t, p, endpoint(t, "/v1", up.URL))
+
+				conn, err := net.Dial("tcp", gw.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Closing the connection ends the upload: only after the
+				// checks, and before the gateway's Cleanup waits for its
+				// handlers.
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(wait))
+				first := strings.Repeat("x", 4096)
+				if _, err := fmt.Fprintf(conn, "POST /v1/upload HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(first), first); err != nil {
+					t.Fatalf("sending the upload's start: %v", err)
+				}
+				res, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "POST"})
+				if err != nil {
+					t.Fatalf("upstream %d before the upload ended: no response within %v: %v", status, wait, err)
+				}
+				body, err := io.ReadAll(res.Body)
+				if err != nil {
+					t.Fatalf("upstream %d (%s) before the upload ended: the response did not end within %v (got %q so far): %v", status, framing, wait, body, err)
+				}
+				if res.StatusCode != status || string(body) != answer {
+					t.Errorf("early answer: got %d %q; want %d %q", res.StatusCode, body, status, answer)
+				}
+				select {
+				case e := <-gw.entries:
+					if e.Status != status || e.UpstreamStatus != status {
+						t.Errorf("access log: status %d, upstream status %d; want %d", e.Status, e.UpstreamStatus, status)
+					}
+				case <-time.After(wait):
+					t.Fatalf("upstream %d (%s) before the upload ended: the gateway handler did not return within %v while the upload was open", status, framing, wait)
+				}
+			})
 		}
-		if got != status || string(body) != "refused early" {
-			t.Errorf("early answer: got %d %q; want %d %q", got, body, status, "refused early")
-		}
-		gw.entry(t)
 	}
 }
 
