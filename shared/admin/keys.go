@@ -624,7 +624,11 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 	return map[string]any{"deleted_keys": deleted}, nil
 }
 
-// GET /key/list
+// GET /key/list: one page of keys, read from the store a page at a time
+// (keys.Store.ListKeyPage), so a listing costs the same with 100 keys or
+// 100,000. key_hash and key_alias name at most one key, which is looked up
+// directly; organization_id, kept in key metadata, is the one filter that
+// reads every key in the caller's scope.
 func (h *handler) keyList(c *call) (any, *apierr.Error) {
 	v, e := c.query(keyListQuery)
 	if e != nil {
@@ -639,32 +643,71 @@ func (h *handler) keyList(c *call) (any, *apierr.Error) {
 		return nil, e
 	}
 	tid, _ := v.str("team_id")
-	ks, err := h.store.ListKeys(c.ctx, keys.KeyFilter{UserID: uid, TeamID: tid})
-	if err != nil {
-		return nil, h.storeErr(c, err, "keys", "")
-	}
 	alias, byAlias := v.str("key_alias")
 	hash, byHash := v.str("key_hash")
 	if byHash && strings.HasPrefix(hash, keys.SecretPrefix) {
 		hash = keys.Hash(hash)
 	}
 	org, byOrg := v.str("organization_id")
-	kept := ks[:0]
-	for _, k := range ks {
-		if k.RotatedTo != "" || c.canKey(k, "") != nil ||
-			byAlias && k.KeyAlias != alias ||
-			byHash && k.Token != hash ||
-			byOrg && extraString(k.Metadata, "organization_id") != org {
-			continue
-		}
-		kept = append(kept, k)
+	matches := func(k *keys.Key) bool {
+		return k.RotatedTo == "" && c.canKey(k, "") == nil &&
+			(uid == "" || k.UserID == uid) && (tid == "" || k.TeamID == tid) &&
+			(!byAlias || k.KeyAlias == alias) && (!byHash || k.Token == hash) &&
+			(!byOrg || extraString(k.Metadata, "organization_id") == org)
 	}
-	lo, hi, count := pages(len(kept), page, size)
+	var (
+		shown []*keys.Key
+		total int
+	)
+	switch {
+	case c.scope != all && uid == "":
+		// A scoped caller without a user id owns no listing.
+	case byHash || byAlias || byOrg:
+		var found []*keys.Key
+		var err error
+		switch {
+		case byHash:
+			var k *keys.Key
+			if keys.IsHash(hash) {
+				k, err = h.store.GetKey(c.ctx, hash)
+			}
+			found = append(found, k)
+		case byAlias:
+			var k *keys.Key
+			k, err = h.store.GetKeyByAlias(c.ctx, alias)
+			found = append(found, k)
+		default:
+			found, err = h.store.ListKeys(c.ctx, keys.KeyFilter{UserID: uid, TeamID: tid})
+		}
+		if err != nil && !isNotFound(err) {
+			return nil, h.storeErr(c, err, "keys", "")
+		}
+		var kept []*keys.Key
+		for _, k := range found {
+			if k != nil && matches(k) {
+				kept = append(kept, k)
+			}
+		}
+		lo, hi, _ := pages(len(kept), page, size)
+		shown, total = kept[lo:hi], len(kept)
+	default:
+		ks, n, err := h.store.ListKeyPage(c.ctx, keys.KeyFilter{UserID: uid, TeamID: tid}, (page-1)*size, size)
+		if err != nil {
+			return nil, h.storeErr(c, err, "keys", "")
+		}
+		total = n
+		for _, k := range ks {
+			if matches(k) { // what the filter selected; the policy has the last word
+				shown = append(shown, k)
+			}
+		}
+	}
+	count := (total + size - 1) / size
 	var list any
 	if full, _ := v.boolean("return_full_object"); full {
-		rendered := renderKeys(kept[lo:hi])
+		rendered := renderKeys(shown)
 		targets := make([]spendTarget, len(rendered))
-		for i, k := range kept[lo:hi] {
+		for i, k := range shown {
 			targets[i] = keyTarget(rendered[i], k)
 		}
 		if e := h.fillSpend(c, targets...); e != nil {
@@ -672,13 +715,13 @@ func (h *handler) keyList(c *call) (any, *apierr.Error) {
 		}
 		list = rendered
 	} else {
-		tokens := make([]string, 0, hi-lo)
-		for _, k := range kept[lo:hi] {
+		tokens := make([]string, 0, len(shown))
+		for _, k := range shown {
 			tokens = append(tokens, k.Token)
 		}
 		list = tokens
 	}
-	return map[string]any{"keys": list, "total_count": len(kept), "current_page": page, "total_pages": count}, nil
+	return map[string]any{"keys": list, "total_count": total, "current_page": page, "total_pages": count}, nil
 }
 
 // extraString reads a stored extra field.

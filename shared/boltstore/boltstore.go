@@ -10,18 +10,21 @@
 //	teams      team id  -> keys.Team
 //	keys       token    -> keys.Key (current keys and rotation records)
 //	key_aliases alias   -> token of the current key holding it
-//	user_keys  user id  -> {token: ""}   (a nested bucket per user)
-//	team_keys  team id  -> {token: ""}   (a nested bucket per team)
+//	user_keys  user id  -> {<created>#<token>: token} (a nested bucket per user)
+//	team_keys  team id  -> {<created>#<token>: token} (a nested bucket per team)
+//	key_order  U#<user id>#<created>#<token> -> token   (every current key)
 //	rotations  token    -> {old token: ""} rotation records pointing at token
 //	key_ids    token id -> token of the current key with that TokenID
+//	meta       "format" -> "2" (the listing indexes above; listing.go)
 //
 // Every record carries its version (keys.Store's optimistic lock) in an
 // extra "_v" member of its JSON; a record written before versions existed
 // reads as version 0.
 //
-// The indexes exist so that the request path (GetKey) is one read, and so
-// that listing or deleting one user's keys, and deleting a key's rotation
-// records, never scan every key. Nested buckets rather than "owner\x00token"
+// The indexes exist so that the request path (GetKey) is one read, so that
+// a page of a listing reads only that page (listing.go), and so that
+// deleting one user's keys, or a key's rotation records, never scans every
+// key. Nested buckets rather than "owner\x00token"
 // composite keys because ids are arbitrary strings: a prefix scan over
 // composite keys could match another owner whose id contains the separator.
 //
@@ -57,9 +60,11 @@ var (
 	bucketTeamKeys  = []byte("team_keys")
 	bucketRotations = []byte("rotations")
 	bucketKeyIDs    = []byte("key_ids")
+	bucketKeyOrder  = []byte("key_order")
+	bucketMeta      = []byte("meta")
 )
 
-var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations, bucketKeyIDs}
+var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations, bucketKeyIDs, bucketKeyOrder, bucketMeta}
 
 // LockTimeout is how long Open waits for the file lock. bbolt's default is to
 // wait forever, which turns "another keyway is already running on this file"
@@ -97,7 +102,7 @@ func Open(path string) (*Store, error) {
 		}
 		if backfillIDs {
 			// A file from before key_ids: index every current key once.
-			return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
+			err := tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
 				var r keys.Key
 				if err := json.Unmarshal(v, &r); err != nil {
 					return fmt.Errorf("decoding %q: %w", k, err)
@@ -107,6 +112,12 @@ func Open(path string) (*Store, error) {
 				}
 				return tx.Bucket(bucketKeyIDs).Put([]byte(keyID(&r)), []byte(r.Token))
 			})
+			if err != nil {
+				return err
+			}
+		}
+		if string(tx.Bucket(bucketMeta).Get([]byte("format"))) != formatListings {
+			return rebuildListings(tx)
 		}
 		return nil
 	})

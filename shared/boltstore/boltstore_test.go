@@ -3,10 +3,12 @@ package boltstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -162,5 +164,83 @@ func TestOpenBackfillsKeyIDs(t *testing.T) {
 	gone, err := s.DeleteKeyByID(t.Context(), "tid-old")
 	if err != nil || len(gone) != 1 || gone[0] != k.Token {
 		t.Errorf("DeleteKeyByID after the upgrade: got %v, %v; want the key", gone, err)
+	}
+}
+
+// TestOpenRebuildsListings: a file from before the listing indexes
+// (user_keys and team_keys keyed by token, no key_order, no format mark)
+// is re-indexed on Open, so pages, totals and DeleteUser work on it.
+func TestOpenRebuildsListings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyway.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, id := range []string{"alice", "bob"} {
+		if err := s.CreateUser(ctx, &keys.User{UserID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateTeam(ctx, &keys.Team{TeamID: "ml"}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var want []string // alice's keys, by CreatedAt
+	for i := range 5 {
+		owner := []string{"alice", "bob"}[i%2]
+		k := &keys.Key{Token: keys.Hash(fmt.Sprintf("sk-old-layout-%d-0123456789abcdef", i)), TokenID: fmt.Sprintf("tid-%d", i),
+			UserID: owner, TeamID: "ml", CreatedAt: base.Add(time.Duration(-i) * time.Minute)}
+		if err := s.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if owner == "alice" {
+			want = append([]string{k.Token}, want...)
+		}
+	}
+	// Rewrite the indexes as the old layout had them.
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketKeyOrder, bucketMeta, bucketUserKeys, bucketTeamKeys} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		users, _ := tx.CreateBucket(bucketUserKeys)
+		teams, _ := tx.CreateBucket(bucketTeamKeys)
+		return tx.Bucket(bucketKeys).ForEach(func(tok, v []byte) error {
+			var k keys.Key
+			if err := decodeRecord(v, &k); err != nil {
+				return err
+			}
+			u, _ := users.CreateBucketIfNotExists([]byte(k.UserID))
+			tm, _ := teams.CreateBucketIfNotExists([]byte(k.TeamID))
+			u.Put(tok, []byte{})
+			return tm.Put(tok, []byte{})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	page, total, err := s.ListKeyPage(ctx, keys.KeyFilter{UserID: "alice"}, 1, 10)
+	if err != nil || total != 3 || len(page) != 2 || page[0].Token != want[1] || page[1].Token != want[2] {
+		t.Errorf("ListKeyPage(alice, 1, 10) after the upgrade: %d keys, total %d, %v; want alice's 2nd and 3rd of 3", len(page), total, err)
+	}
+	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{TeamID: "ml"}, 0, 1); total != 5 {
+		t.Errorf("team ml's total after the upgrade: %d; want 5", total)
+	}
+	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 1); total != 5 {
+		t.Errorf("the total of all keys after the upgrade: %d; want 5", total)
+	}
+	if gone, err := s.DeleteUser(ctx, "bob"); err != nil || len(gone) != 2 {
+		t.Errorf("DeleteUser(bob) after the upgrade: removed %d keys, %v; want 2", len(gone), err)
+	}
+	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 1); total != 3 {
+		t.Errorf("the total of all keys after deleting bob: %d; want 3", total)
 	}
 }

@@ -8,9 +8,10 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// The owner indexes (user_keys, team_keys, rotations) map an owner to a
-// nested bucket whose keys are tokens. An owner's bucket is dropped when its
-// last token goes, so the indexes never accumulate empty buckets.
+// The rotations index maps a current key's token to a nested bucket whose
+// keys are the tokens of the rotation records pointing at it. An owner's
+// bucket is dropped when its last token goes, so the index never
+// accumulates empty buckets. (The listing indexes are in listing.go.)
 
 // indexAdd records token under owner in the index bucket parent.
 func indexAdd(tx *bbolt.Tx, parent []byte, owner, token string) error {
@@ -68,18 +69,11 @@ func dropIndexEntry(tx *bbolt.Tx, parent []byte, owner string) error {
 	return p.DeleteBucket([]byte(owner))
 }
 
-// indexKey adds a current key to the user, team and alias indexes. The
-// caller has already checked that the alias is free.
+// indexKey adds a current key to the listing, alias and key id indexes.
+// The caller has already checked that the alias is free.
 func indexKey(tx *bbolt.Tx, k *keys.Key) error {
-	if k.UserID != "" {
-		if err := indexAdd(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
-			return err
-		}
-	}
-	if k.TeamID != "" {
-		if err := indexAdd(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
-			return err
-		}
+	if err := listKey(tx, k); err != nil {
+		return err
 	}
 	if k.KeyAlias != "" {
 		if err := tx.Bucket(bucketAliases).Put([]byte(k.KeyAlias), []byte(k.Token)); err != nil {
@@ -109,19 +103,12 @@ func keyIDHolder(tx *bbolt.Tx, id string) string {
 	return string(tx.Bucket(bucketKeyIDs).Get([]byte(id)))
 }
 
-// unindexKey removes a current key from the user, team and alias indexes.
-// The alias entry is removed only if it still names this key, so a stale
-// record can never free an alias another key holds.
+// unindexKey removes a current key from the listing, alias and key id
+// indexes. The alias entry is removed only if it still names this key, so a
+// stale record can never free an alias another key holds.
 func unindexKey(tx *bbolt.Tx, k *keys.Key) error {
-	if k.UserID != "" {
-		if err := indexRemove(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
-			return err
-		}
-	}
-	if k.TeamID != "" {
-		if err := indexRemove(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
-			return err
-		}
+	if err := unlistKey(tx, k); err != nil {
+		return err
 	}
 	if k.KeyAlias != "" && aliasHolder(tx, k.KeyAlias) == k.Token {
 		if err := tx.Bucket(bucketAliases).Delete([]byte(k.KeyAlias)); err != nil {

@@ -63,8 +63,6 @@ const (
 	attrRotatedTo = "rotated_to"
 )
 
-// timeKey renders t so that string order is time order.
-const timeKey = "20060102T150405.000000000Z"
 
 var (
 	encOpts = func(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
@@ -138,12 +136,13 @@ func encodeKey(k *keys.Key, ver int64, rotatedFrom []string) (item, error) {
 	}
 	it[attrEntity] = s("key")
 	it[attrVersion] = n(ver)
-	created := k.CreatedAt.UTC().Format(timeKey)
+	// The listing sort keys come from package keys, so both stores list in
+	// one order (keys.Store.ListKeyPage).
 	it[attrGSI1PK] = s(gsiAllKeys)
-	it[attrGSI1SK] = s(userKeysPrefix(k.UserID) + created + "#" + k.Token)
+	it[attrGSI1SK] = s(keys.KeyListOrder(k))
 	if k.TeamID != "" && k.RotatedTo == "" {
 		it[attrGSI2PK] = s(prefixTeam + k.TeamID)
-		it[attrGSI2SK] = s(created + "#" + k.Token)
+		it[attrGSI2SK] = s(keys.OwnerListOrder(k))
 	}
 	if k.Expires != nil {
 		// DynamoDB TTL deletes the item some time (typically within days)

@@ -613,11 +613,84 @@ func retryConflicts(f func() error) error {
 	return err
 }
 
-// ListKeys implements keys.Store with one paginated Query: gsi1 (the KEYS
-// partition, narrowed to the user's sort-key prefix) when f.UserID is set,
-// gsi2 (the team's partition) when only f.TeamID is, gsi1's whole KEYS
-// partition otherwise. Rotation records are filtered out.
+// ListKeys implements keys.Store with one paginated Query (keyListQuery),
+// decoding every key it finds.
 func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
+	items, err := st.query(ctx, keyListQuery(f))
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	out := make([]*keys.Key, 0, len(items))
+	for _, it := range items {
+		rec, err := decodeKey(it)
+		if err != nil {
+			return nil, fmt.Errorf("listing keys: %w", err)
+		}
+		out = append(out, rec.key)
+	}
+	sortKeys(out)
+	return out, nil
+}
+
+// ListKeyPage implements keys.Store. The page is read from the index in
+// its own order (keys.KeyListOrder / keys.OwnerListOrder): the Query walks
+// forward until it has passed offset matching keys and collected limit
+// more, decoding only those, so the items read grow with offset+limit, not
+// with the number of keys. The total is a second Query with Select COUNT
+// over the same condition and filter: DynamoDB returns counts, not items,
+// but still reads the whole listing (one round trip per 1 MB of index, and
+// its read units); the store keeps no counter item, which every key write
+// would then contend on.
+func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limit int) ([]*keys.Key, int, error) {
+	if offset < 0 || limit < 1 {
+		return nil, 0, fmt.Errorf("listing keys: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
+	}
+	var page []*keys.Key
+	in := keyListQuery(f)
+	in.TableName = aws.String(st.table)
+	seen := 0
+	p := dynamodb.NewQueryPaginator(st.client, in)
+	for p.HasMorePages() && len(page) < limit {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing keys: query %s: %w", aws.ToString(in.IndexName), err)
+		}
+		for _, it := range out.Items {
+			if seen++; seen <= offset {
+				continue
+			}
+			rec, err := decodeKey(it)
+			if err != nil {
+				return nil, 0, fmt.Errorf("listing keys: %w", err)
+			}
+			if page = append(page, rec.key); len(page) == limit {
+				break
+			}
+		}
+	}
+
+	count := keyListQuery(f)
+	count.TableName = aws.String(st.table)
+	count.Select = types.SelectCount
+	total := 0
+	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("counting keys: query %s: %w", aws.ToString(count.IndexName), err)
+		}
+		total += int(out.Count)
+	}
+	// Both queries are eventually consistent, and a key may be written
+	// between them: never report fewer keys than were listed.
+	total = max(total, seen)
+	return page, total, nil
+}
+
+// keyListQuery is the Query for the current keys matching f: gsi1 (the
+// KEYS partition, narrowed to the user's sort-key prefix) when f.UserID is
+// set, gsi2 (the team's partition) when only f.TeamID is, gsi1's whole KEYS
+// partition otherwise. Rotation records are filtered out.
+func keyListQuery(f keys.KeyFilter) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		ExpressionAttributeNames:  map[string]string{"#rt": attrRotatedTo},
 		ExpressionAttributeValues: item{},
@@ -647,20 +720,7 @@ func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, e
 		in.ExpressionAttributeValues[":p"] = s(gsiAllKeys)
 	}
 	in.FilterExpression = aws.String(filter)
-	items, err := st.query(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("listing keys: %w", err)
-	}
-	out := make([]*keys.Key, 0, len(items))
-	for _, it := range items {
-		rec, err := decodeKey(it)
-		if err != nil {
-			return nil, fmt.Errorf("listing keys: %w", err)
-		}
-		out = append(out, rec.key)
-	}
-	sortKeys(out)
-	return out, nil
+	return in
 }
 
 func sortKeys(ks []*keys.Key) {

@@ -291,6 +291,15 @@ type Store interface {
 	DeleteKeyByID(ctx context.Context, tokenID string) (deletedTokens []string, err error)
 	// ListKeys returns current keys (not rotation records) matching f.
 	ListKeys(ctx context.Context, f KeyFilter) ([]*Key, error)
+	// ListKeyPage returns one page of the current keys matching f: those
+	// at positions offset … offset+limit-1 in listing order, and how many
+	// match in all. It reads and decodes only the page, never every key
+	// (the stores keep ordered indexes; see each store for what the total
+	// costs). Listing order is the stores' index order, the same on every
+	// store: with f.UserID or f.TeamID set, CreatedAt then Token; with
+	// neither, by UserID, then CreatedAt, then Token, as the byte order of
+	// KeyListOrder. offset < 0 or limit < 1 is an error.
+	ListKeyPage(ctx context.Context, f KeyFilter, offset, limit int) (page []*Key, total int, err error)
 	// RotateKey atomically moves the key stored under oldToken to
 	// next.Token (next carries every field to keep, and the Version of the
 	// stored key it was made from: ErrConflict when that changed). If
@@ -350,4 +359,21 @@ func Abbrev(secret string) string {
 		return "sk-...****"
 	}
 	return SecretPrefix + "..." + secret[len(secret)-4:]
+}
+
+// listTimeLayout renders CreatedAt in listing sort keys: fixed width, so
+// byte order is time order (for years 0–9999).
+const listTimeLayout = "20060102T150405.000000000Z"
+
+// KeyListOrder is k's sort key in an unfiltered listing,
+// "U#<user_id>#<created>#<token>": ListKeyPage lists keys in the byte order
+// of these strings. It is also the DynamoDB store's gsi1 sort key and the
+// bbolt store's key_order entry, which is what makes the order the same on
+// both.
+func KeyListOrder(k *Key) string { return "U#" + k.UserID + "#" + OwnerListOrder(k) }
+
+// OwnerListOrder is k's sort key within one user's or one team's listing,
+// "<created>#<token>" (the DynamoDB store's gsi2 sort key).
+func OwnerListOrder(k *Key) string {
+	return k.CreatedAt.UTC().Format(listTimeLayout) + "#" + k.Token
 }

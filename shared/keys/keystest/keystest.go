@@ -102,6 +102,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store, plant PlantKey) {
 		{"teams", teamTests()},
 		{"keys", keyTests()},
 		{"listing keys", listTests()},
+		{"listing keys a page at a time", pageTests()},
 		{"deleting a user", deleteUserTests()},
 		{"rotating keys", rotateTests()},
 		{"owners must exist", ownerTests()},

@@ -1,0 +1,246 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// The listing indexes hold one entry per current key, named by the key's
+// sort key (package keys), with its token as the value:
+//
+//	key_order              keys.KeyListOrder(k)   "U#<user>#<created>#<token>"
+//	user_keys/<user id>    keys.OwnerListOrder(k) "<created>#<token>"
+//	team_keys/<team id>    keys.OwnerListOrder(k)
+//
+// bbolt keeps keys in byte order, so a cursor walks a listing in the order
+// ListKeyPage promises, the DynamoDB store's index order. Each listing
+// bucket's sequence number is its entry count, kept in the same transaction
+// as the entries, so a listing's total is one read rather than a walk.
+// A user's or team's bucket is dropped when its last entry goes, so the
+// indexes never accumulate empty buckets.
+
+// listKey adds k's listing entries.
+func listKey(tx *bbolt.Tx, k *keys.Key) error {
+	entry := keys.OwnerListOrder(k)
+	for _, o := range []struct {
+		parent []byte
+		owner  string
+	}{{bucketUserKeys, k.UserID}, {bucketTeamKeys, k.TeamID}} {
+		if o.owner == "" {
+			continue
+		}
+		b, err := tx.Bucket(o.parent).CreateBucketIfNotExists([]byte(o.owner))
+		if err != nil {
+			return fmt.Errorf("indexing key %s under %s %q: %w", abbrev(k.Token), o.parent, o.owner, err)
+		}
+		if err := listAdd(b, entry, k.Token); err != nil {
+			return fmt.Errorf("indexing key %s under %s %q: %w", abbrev(k.Token), o.parent, o.owner, err)
+		}
+	}
+	if err := listAdd(tx.Bucket(bucketKeyOrder), keys.KeyListOrder(k), k.Token); err != nil {
+		return fmt.Errorf("indexing key %s in %s: %w", abbrev(k.Token), bucketKeyOrder, err)
+	}
+	return nil
+}
+
+// unlistKey removes k's listing entries. k must be the stored record (its
+// CreatedAt names the entries); removing what is not there is not an error.
+func unlistKey(tx *bbolt.Tx, k *keys.Key) error {
+	entry := keys.OwnerListOrder(k)
+	for _, o := range []struct {
+		parent []byte
+		owner  string
+	}{{bucketUserKeys, k.UserID}, {bucketTeamKeys, k.TeamID}} {
+		if o.owner == "" {
+			continue
+		}
+		if err := ownerListRemove(tx, o.parent, o.owner, entry); err != nil {
+			return fmt.Errorf("unindexing key %s under %s %q: %w", abbrev(k.Token), o.parent, o.owner, err)
+		}
+	}
+	if err := listRemove(tx.Bucket(bucketKeyOrder), keys.KeyListOrder(k)); err != nil {
+		return fmt.Errorf("unindexing key %s in %s: %w", abbrev(k.Token), bucketKeyOrder, err)
+	}
+	return nil
+}
+
+// ownerListRemove removes entry from owner's listing in parent, dropping
+// the owner's bucket when it is left empty.
+func ownerListRemove(tx *bbolt.Tx, parent []byte, owner, entry string) error {
+	p := tx.Bucket(parent)
+	b := p.Bucket([]byte(owner))
+	if b == nil {
+		return nil
+	}
+	if err := listRemove(b, entry); err != nil {
+		return err
+	}
+	if k, _ := b.Cursor().First(); k == nil {
+		return p.DeleteBucket([]byte(owner))
+	}
+	return nil
+}
+
+// listAdd puts entry → token into a listing bucket, counting it if new.
+func listAdd(b *bbolt.Bucket, entry, token string) error {
+	if b.Get([]byte(entry)) == nil {
+		if _, err := b.NextSequence(); err != nil {
+			return err
+		}
+	}
+	return b.Put([]byte(entry), []byte(token))
+}
+
+// listRemove deletes entry from a listing bucket, uncounting it if it was
+// there.
+func listRemove(b *bbolt.Bucket, entry string) error {
+	if b.Get([]byte(entry)) == nil {
+		return nil
+	}
+	if err := b.Delete([]byte(entry)); err != nil {
+		return err
+	}
+	if n := b.Sequence(); n > 0 {
+		return b.SetSequence(n - 1)
+	}
+	return nil
+}
+
+// listed is one listing entry.
+type listed struct{ entry, token string }
+
+// ownerListing returns every entry of owner's listing in parent, in order.
+// The slice is a copy (bbolt's bytes live only as long as the transaction),
+// so callers may change the index while walking it.
+func ownerListing(tx *bbolt.Tx, parent []byte, owner string) []listed {
+	if owner == "" {
+		return nil
+	}
+	b := tx.Bucket(parent).Bucket([]byte(owner))
+	if b == nil {
+		return nil
+	}
+	var out []listed
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		out = append(out, listed{string(k), string(v)})
+	}
+	return out
+}
+
+// ownerTokens is ownerListing's tokens.
+func ownerTokens(tx *bbolt.Tx, parent []byte, owner string) []string {
+	l := ownerListing(tx, parent, owner)
+	out := make([]string, len(l))
+	for i, e := range l {
+		out[i] = e.token
+	}
+	return out
+}
+
+// ListKeyPage implements keys.Store from the listing indexes: the cursor
+// steps over offset entries (no record is read for them) and the page's
+// limit records are the only ones decoded; the total is the listing
+// bucket's count. With both a user and a team, the user's listing is
+// walked and each entry looked up in the team's (same entry name), so that
+// case costs the user's number of keys in lookups, still without decoding.
+func (s *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limit int) ([]*keys.Key, int, error) {
+	if offset < 0 || limit < 1 {
+		return nil, 0, fmt.Errorf("listing keys: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
+	}
+	var (
+		page  []*keys.Key
+		total int
+	)
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var list, team *bbolt.Bucket
+		switch {
+		case f.UserID != "":
+			list = tx.Bucket(bucketUserKeys).Bucket([]byte(f.UserID))
+			if f.TeamID != "" {
+				if team = tx.Bucket(bucketTeamKeys).Bucket([]byte(f.TeamID)); team == nil {
+					return nil
+				}
+			}
+		case f.TeamID != "":
+			list = tx.Bucket(bucketTeamKeys).Bucket([]byte(f.TeamID))
+		default:
+			list = tx.Bucket(bucketKeyOrder)
+		}
+		if list == nil {
+			return nil
+		}
+		var tokens []string
+		matched := 0
+		c := list.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if team != nil && team.Get(k) == nil {
+				continue
+			}
+			if matched++; matched > offset && len(tokens) < limit {
+				tokens = append(tokens, string(v))
+			}
+			if team == nil && len(tokens) == limit {
+				break
+			}
+		}
+		total = matched
+		if team == nil {
+			total = int(list.Sequence())
+		}
+		b := tx.Bucket(bucketKeys)
+		for _, tok := range tokens {
+			k, err := getJSON[keys.Key](b, tok)
+			if err != nil {
+				return err
+			}
+			if k != nil { // always, as index and records change in one transaction
+				page = append(page, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing keys: %w", err)
+	}
+	return page, total, nil
+}
+
+// formatListings is the file format whose listing indexes are the ones
+// above; files written before (user_keys and team_keys keyed by token, no
+// key_order) are re-indexed by rebuildListings when opened.
+const formatListings = "2"
+
+// rebuildListings drops the listing indexes and builds them again from
+// the key records: they hold nothing that is not in the records, so this
+// is safe to run on any file, and it runs in Open's transaction.
+func rebuildListings(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketUserKeys, bucketTeamKeys, bucketKeyOrder} {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("dropping %s: %w", name, err)
+			}
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("creating %s: %w", name, err)
+		}
+	}
+	err := tx.Bucket(bucketKeys).ForEach(func(tok, v []byte) error {
+		var k keys.Key
+		if err := decodeRecord(v, &k); err != nil {
+			return fmt.Errorf("decoding %q: %w", abbrev(string(tok)), err)
+		}
+		if k.RotatedTo != "" {
+			return nil
+		}
+		return listKey(tx, &k)
+	})
+	if err != nil {
+		return fmt.Errorf("re-indexing keys: %w", err)
+	}
+	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(formatListings))
+}

@@ -1,0 +1,153 @@
+package keystest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keywaygw/keyway/shared/keys"
+)
+
+// mustPage calls ListKeyPage and returns the page's tokens and the total.
+func mustPage(t *testing.T, s keys.Store, f keys.KeyFilter, offset, limit int) ([]string, int) {
+	t.Helper()
+	ks, total, err := s.ListKeyPage(ctx(t), f, offset, limit)
+	noErr(t, fmt.Sprintf("ListKeyPage(%+v, %d, %d)", f, offset, limit), err)
+	for _, k := range ks {
+		if k.RotatedTo != "" {
+			t.Errorf("ListKeyPage(%+v, %d, %d) returned rotation record %s", f, offset, limit, label(k.Token))
+		}
+	}
+	return tokensOf(ks), total
+}
+
+// wantPages checks every window of want (offsets 0 … len+1, limits 1 … 3
+// and one larger than the listing): the page is that window, the total is
+// len(want).
+func wantPages(t *testing.T, s keys.Store, f keys.KeyFilter, want []string) {
+	t.Helper()
+	for offset := 0; offset <= len(want)+1; offset++ {
+		for _, limit := range []int{1, 2, 3, len(want) + 5} {
+			got, total := mustPage(t, s, f, offset, limit)
+			lo, hi := min(offset, len(want)), min(offset+limit, len(want))
+			sameTokens(t, fmt.Sprintf("ListKeyPage(%+v, offset %d, limit %d)", f, offset, limit), got, want[lo:hi])
+			if total != len(want) {
+				t.Errorf("ListKeyPage(%+v, offset %d, limit %d): total %d; want %d", f, offset, limit, total, len(want))
+			}
+		}
+	}
+}
+
+func tokens(names ...string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = token(n)
+	}
+	return out
+}
+
+func pageTests() []test {
+	six := func(t *testing.T, s keys.Store) {
+		// Created out of listing order, so that an insertion-ordered
+		// index fails.
+		for _, k := range []*keys.Key{
+			key("k6", "alice", "ops", at(6)),
+			key("k3", "bob", "ml", at(3)),
+			key("k1", "alice", "ml", at(1)),
+			key("k5", "", "", at(5)),
+			key("k2", "alice", "", at(2)),
+			key("k4", "", "ops", at(4)),
+		} {
+			mustCreateKey(t, s, k)
+		}
+	}
+	return []test{
+		{"a page is a window of the listing order, with the total of the listing", func(t *testing.T, s keys.Store) {
+			six(t, s)
+			for _, c := range []struct {
+				f    keys.KeyFilter
+				want []string
+			}{
+				// Unfiltered: by user ("" first), then CreatedAt, then token.
+				{keys.KeyFilter{}, tokens("k4", "k5", "k1", "k2", "k6", "k3")},
+				{keys.KeyFilter{UserID: "alice"}, tokens("k1", "k2", "k6")},
+				{keys.KeyFilter{UserID: "bob"}, tokens("k3")},
+				{keys.KeyFilter{TeamID: "ml"}, tokens("k1", "k3")},
+				{keys.KeyFilter{TeamID: "ops"}, tokens("k4", "k6")},
+				{keys.KeyFilter{UserID: "alice", TeamID: "ml"}, tokens("k1")},
+				{keys.KeyFilter{UserID: "alice", TeamID: "ops"}, tokens("k6")},
+				{keys.KeyFilter{UserID: "bob", TeamID: "ops"}, nil},
+				{keys.KeyFilter{UserID: "nobody"}, nil},
+				{keys.KeyFilter{TeamID: "noteam"}, nil},
+				{keys.KeyFilter{UserID: "alice", TeamID: "noteam"}, nil},
+			} {
+				wantPages(t, s, c.f, c.want)
+			}
+		}},
+		{"a user id that extends another does not leak into its pages", func(t *testing.T, s keys.Store) {
+			mustCreateKey(t, s, key("a1", "a", "", at(1)))
+			mustCreateKey(t, s, key("ab1", "a#b", "", at(0)))
+			mustCreateKey(t, s, key("a2", "a", "", at(2)))
+			wantPages(t, s, keys.KeyFilter{UserID: "a"}, tokens("a1", "a2"))
+			wantPages(t, s, keys.KeyFilter{UserID: "a#b"}, tokens("ab1"))
+		}},
+		{"ties on CreatedAt are broken by token", func(t *testing.T, s keys.Store) {
+			names := []string{"t1", "t2", "t3", "t4"}
+			for _, n := range names {
+				mustCreateKey(t, s, key(n, "alice", "ml", at(10)))
+			}
+			want := mustList(t, s, keys.KeyFilter{UserID: "alice"}) // ListKeys: CreatedAt, then token
+			for _, f := range []keys.KeyFilter{{}, {UserID: "alice"}, {TeamID: "ml"}, {UserID: "alice", TeamID: "ml"}} {
+				wantPages(t, s, f, tokensOf(want))
+			}
+		}},
+		{"pages follow every write: create, update, rotate, block, delete, delete user", func(t *testing.T, s keys.Store) {
+			six(t, s)
+			// Moving k1 from team ml to ops, and from alice to bob.
+			k1 := mustGetKey(t, s, token("k1"))
+			k1.TeamID, k1.UserID = "ops", "bob"
+			noErr(t, "UpdateKey(k1)", s.UpdateKey(ctx(t), k1))
+			wantPages(t, s, keys.KeyFilter{TeamID: "ml"}, tokens("k3"))
+			wantPages(t, s, keys.KeyFilter{TeamID: "ops"}, tokens("k1", "k4", "k6"))
+			wantPages(t, s, keys.KeyFilter{UserID: "alice"}, tokens("k2", "k6"))
+			wantPages(t, s, keys.KeyFilter{UserID: "bob"}, tokens("k1", "k3"))
+			wantPages(t, s, keys.KeyFilter{}, tokens("k4", "k5", "k2", "k6", "k1", "k3"))
+
+			// Rotating k6 with grace: its successor takes its place; the
+			// rotation record is never listed.
+			grace := time.Now().Add(time.Hour)
+			mustRotate(t, s, token("k6"), successor(mustGetKey(t, s, token("k6")), "k6b"), &grace)
+			wantPages(t, s, keys.KeyFilter{UserID: "alice"}, tokens("k2", "k6b"))
+			wantPages(t, s, keys.KeyFilter{TeamID: "ops"}, tokens("k1", "k4", "k6b"))
+			wantPages(t, s, keys.KeyFilter{}, tokens("k4", "k5", "k2", "k6b", "k1", "k3"))
+
+			// Blocking (which ends grace) keeps the key listed.
+			_, err := s.ModifyKey(ctx(t), token("k6b"), func(k *keys.Key) error { k.Blocked = true; return nil })
+			noErr(t, "ModifyKey(k6b, block)", err)
+			wantPages(t, s, keys.KeyFilter{UserID: "alice"}, tokens("k2", "k6b"))
+
+			noErr(t, "DeleteKey(k4)", s.DeleteKey(ctx(t), token("k4")))
+			wantPages(t, s, keys.KeyFilter{TeamID: "ops"}, tokens("k1", "k6b"))
+			wantPages(t, s, keys.KeyFilter{}, tokens("k5", "k2", "k6b", "k1", "k3"))
+
+			_, err = s.DeleteUser(ctx(t), "bob")
+			noErr(t, "DeleteUser(bob)", err)
+			wantPages(t, s, keys.KeyFilter{UserID: "bob"}, nil)
+			wantPages(t, s, keys.KeyFilter{TeamID: "ops"}, tokens("k6b"))
+			wantPages(t, s, keys.KeyFilter{}, tokens("k5", "k2", "k6b"))
+
+			_, err = s.DeleteKeyByID(ctx(t), "tid-k6")
+			noErr(t, "DeleteKeyByID(tid-k6)", err)
+			wantPages(t, s, keys.KeyFilter{}, tokens("k5", "k2"))
+			wantPages(t, s, keys.KeyFilter{TeamID: "ops"}, nil)
+		}},
+		{"a bad offset or limit is an error", func(t *testing.T, s keys.Store) {
+			six(t, s)
+			for _, c := range [][2]int{{-1, 10}, {0, 0}, {0, -1}} {
+				if _, _, err := s.ListKeyPage(ctx(t), keys.KeyFilter{}, c[0], c[1]); err == nil {
+					t.Errorf("ListKeyPage(offset %d, limit %d): got nil error; want one", c[0], c[1])
+				}
+			}
+		}},
+	}
+}
