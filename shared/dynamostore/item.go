@@ -63,7 +63,6 @@ const (
 	attrRotatedTo = "rotated_to"
 )
 
-
 var (
 	encOpts = func(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
 	decOpts = func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
