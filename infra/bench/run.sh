@@ -369,6 +369,9 @@ $GO tool pprof -top -sample_index=alloc_objects -nodecount 25 "$OUT/gateway.test
 log "7. metering and limits: infra/bench/govbench (-count 3)"
 $GO test -run '^$' -bench . -count 3 -timeout 20m ./infra/bench/govbench | tee "$OUT/govern.txt"
 
+log "8. listing keys, 100 vs 10,000: infra/bench/listbench (-count 3)"
+$GO test -run '^$' -bench . -count 3 -timeout 20m ./infra/bench/listbench | tee "$OUT/listing.txt"
+
 # ---------------------------------------------------------------------------
 log "report"
 echo "took=$(($(date +%s) - START))s" >>"$OUT/params.txt"

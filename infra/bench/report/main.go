@@ -340,7 +340,7 @@ func (r *report) render(notesFile string) string {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	sections := []func(p func(string, ...any)){
-		r.overhead, r.streaming, r.bigBodies, r.authCost, r.coldStart, r.microSection, r.governSection,
+		r.overhead, r.streaming, r.bigBodies, r.authCost, r.coldStart, r.microSection, r.governSection, r.listingSection,
 	}
 	var body bytes.Buffer
 	bp := func(format string, args ...any) { fmt.Fprintf(&body, format, args...) }
@@ -390,6 +390,8 @@ func (r *report) render(notesFile string) string {
 	p("go tool pprof -top -sample_index=alloc_objects mem.pprof\n")
 	p("# metering and limits (bbolt; DynamoDB on moto server; the gateway binary)\n")
 	p("go test -run '^$' -bench . -count 3 ./infra/bench/govbench | tee govern.txt\n")
+	p("# listing keys, 100 vs 10,000 (bbolt)\n")
+	p("go test -run '^$' -bench . -count 3 ./infra/bench/listbench | tee listing.txt\n")
 	p("```\n\n")
 	p("Raw outputs of a run (wrk text, client JSON, benchmark text, profiles, RIE logs)\n")
 	p("stay in `.bench/`.\n\n")
