@@ -624,6 +624,46 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 	return map[string]any{"deleted_keys": deleted}, nil
 }
 
+// endGrace ends the regenerate grace periods of every key matching f, as
+// blocking a user (f.UserID) or a team (f.TeamID) must: otherwise a leaked
+// old secret would work again the moment the user or team is unblocked.
+// (Blocking a key does the same in the key's own write.) It runs after the
+// block is written, so the old secrets are refused in between too. A key
+// regenerated since the listing is followed to its current token, so the
+// secret that regenerate just put in grace is ended as well.
+func (h *handler) endGrace(c *call, f keys.KeyFilter) *apierr.Error {
+	ks, err := h.store.ListKeys(c.ctx, f)
+	if err != nil {
+		return h.storeErr(c, err, "keys", "")
+	}
+	for _, k := range ks {
+		tok := k.Token
+		for range 4 {
+			ended, err := h.store.EndGrace(c.ctx, tok)
+			if err == nil {
+				h.invalidate(ended...)
+				break
+			}
+			if !isNotFound(err) {
+				return h.storeErr(c, err, "key", "")
+			}
+			// Regenerated since (tok is now a rotation record), or deleted.
+			r, err := h.store.GetKey(c.ctx, tok)
+			if isNotFound(err) {
+				break
+			}
+			if err != nil {
+				return h.storeErr(c, err, "key", "")
+			}
+			if r.RotatedTo == "" {
+				break
+			}
+			tok = r.RotatedTo
+		}
+	}
+	return nil
+}
+
 // GET /key/list: one page of keys, read from the store a page at a time
 // (keys.Store.ListKeyPage), so a listing costs the same with 100 keys or
 // 100,000. key_hash and key_alias name at most one key, which is looked up

@@ -233,6 +233,24 @@ func (s *Store) DeleteKey(ctx context.Context, token string) error {
 	})
 }
 
+// EndGrace removes the rotation records pointing at the current key under
+// token, in one transaction.
+func (s *Store) EndGrace(ctx context.Context, token string) ([]string, error) {
+	var ended []string
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if _, err := getCurrentKey(tx, token); err != nil {
+			return err
+		}
+		var err error
+		ended, err = deleteRotations(tx, token)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ending grace of key %s: %w", abbrev(token), err)
+	}
+	return ended, nil
+}
+
 // deleteCurrentKey removes k, its index entries and the rotation records
 // pointing at it, and returns every token removed (k's first).
 func deleteCurrentKey(tx *bbolt.Tx, k *keys.Key) ([]string, error) {

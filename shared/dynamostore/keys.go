@@ -370,6 +370,43 @@ func (st *Store) deleteKeyOps(ctx context.Context, cur *keyRecord) ([]op, error)
 	return ops, nil
 }
 
+// EndGrace implements keys.Store: one transaction deletes the unexpired
+// rotation records and rewrites the key without its back-references,
+// conditional on the version read (read again when another write came in
+// between). Expired records no longer authenticate; TTL removes them.
+func (st *Store) EndGrace(ctx context.Context, token string) ([]string, error) {
+	var ended []string
+	err := retryConflicts(func() error {
+		cur, err := st.getKeyRecord(ctx, token)
+		if err != nil {
+			return err
+		}
+		if cur.key.RotatedTo != "" {
+			return keys.ErrNotFound
+		}
+		if len(cur.rotatedFrom) == 0 {
+			ended = nil
+			return nil
+		}
+		if ended, err = st.liveRotations(ctx, token, cur.rotatedFrom); err != nil {
+			return err
+		}
+		it, err := encodeKey(cur.key, cur.version+1, nil)
+		if err != nil {
+			return err
+		}
+		ops := []op{st.put(it, "#v = :v", namesVer, verVals(cur.version), errConflict)}
+		for _, r := range ended {
+			ops = append(ops, st.delRotation(r, token))
+		}
+		return st.write(ctx, ops)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ending grace of key: %w", err)
+	}
+	return ended, nil
+}
+
 // DeleteKeyByID implements keys.Store: the key id item names the current
 // token; the delete is conditional on the key's version and on the key id
 // item still naming that token, so a regenerate in between makes it read

@@ -157,6 +157,38 @@ func rotateTests() []test {
 			wantGone(t, s, token("k1"))
 			wantRotationRecord(t, s, token("k2"), token("k2b"), at(60))
 		}},
+		{"ending grace removes every old secret and leaves the key as it was", func(t *testing.T, s keys.Store) {
+			mustCreateKey(t, s, fullKey("a"))
+			mustCreateKey(t, s, fullKey("other"))
+			mustRotate(t, s, token("a"), successor(fullKey("a"), "b"), ptr(at(100)))
+			mustRotate(t, s, token("b"), successor(fullKey("a"), "c"), ptr(at(200)))
+			mustRotate(t, s, token("other"), successor(fullKey("other"), "other2"), ptr(at(100)))
+			ended, err := s.EndGrace(ctx(t), token("c"))
+			noErr(t, "EndGrace(c)", err)
+			sameTokenSet(t, "EndGrace(c)", ended, []string{token("a"), token("b")})
+			wantGone(t, s, token("a"))
+			wantGone(t, s, token("b"))
+			same(t, "GetKey(c)", mustGetKey(t, s, token("c")), successor(fullKey("a"), "c"))
+			wantRotationRecord(t, s, token("other"), token("other2"), at(100))
+			// Again: nothing left to end. Rotating with grace afterwards
+			// works as before, and deleting still finds the new record.
+			ended, err = s.EndGrace(ctx(t), token("c"))
+			noErr(t, "EndGrace(c) again", err)
+			sameTokens(t, "EndGrace(c) again", ended, nil)
+			mustRotate(t, s, token("c"), successor(fullKey("a"), "d"), ptr(at(300)))
+			wantRotationRecord(t, s, token("c"), token("d"), at(300))
+			noErr(t, "DeleteKey(d)", s.DeleteKey(ctx(t), token("d")))
+			wantGone(t, s, token("c"))
+		}},
+		{"ending grace needs a current key", func(t *testing.T, s keys.Store) {
+			mustCreateKey(t, s, fullKey("a"))
+			mustRotate(t, s, token("a"), successor(fullKey("a"), "b"), ptr(at(100)))
+			_, err := s.EndGrace(ctx(t), token("a"))
+			wantErr(t, "EndGrace of a rotation record", err, keys.ErrNotFound)
+			_, err = s.EndGrace(ctx(t), token("missing"))
+			wantErr(t, "EndGrace of a missing key", err, keys.ErrNotFound)
+			wantRotationRecord(t, s, token("a"), token("b"), at(100))
+		}},
 		{"deleting a rotation record ends the grace period and leaves the key", func(t *testing.T, s keys.Store) {
 			mustCreateKey(t, s, fullKey("k1"))
 			mustRotate(t, s, token("k1"), successor(fullKey("k1"), "k1b"), ptr(at(60)))
