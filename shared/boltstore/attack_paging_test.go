@@ -375,3 +375,81 @@ func TestAttackListingsOddOffsetCreatedAt(t *testing.T) {
 		t.Errorf("the total after deleting every key: %d; want 0", total)
 	}
 }
+
+// TestAttackListingsAfterPreviousReleaseWrote: the release before the
+// listing indexes (1e596ce) runs on a file this one wrote (a rollback) and
+// creates a key the way it did: user_keys/<user> and team_keys/<team>
+// entries named by token, nothing in key_order. The file keeps its format
+// mark, so the next Open does not rebuild, and the key stays out of the
+// listings (and out of DeleteUser's reach) for good. Verified against the
+// real 1e596ce binary: its DeleteUser on such a file also removes none of
+// the user's keys, since it reads "<created>#<token>" entries as tokens.
+func TestAttackListingsAfterPreviousReleaseWrote(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, &keys.User{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(ctx, &keys.Key{Token: keys.Hash("sk-new"), TokenID: "new", UserID: "alice", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	old := &keys.Key{Token: keys.Hash("sk-by-old-release"), TokenID: "old", UserID: "alice", CreatedAt: time.Now()}
+	err = s.db.Update(func(tx *bbolt.Tx) error { // 1e596ce's CreateKey
+		if err := putJSON(tx.Bucket(bucketKeys), old.Token, old, 1); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketKeyIDs).Put([]byte(old.TokenID), []byte(old.Token)); err != nil {
+			return err
+		}
+		return indexAdd(tx, bucketUserKeys, old.UserID, old.Token)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkListings(t, s)
+	if gone, err := s.DeleteUser(ctx, "alice"); err != nil || len(gone) != 2 {
+		t.Errorf("DeleteUser(alice): removed %d, %v; want both keys", len(gone), err)
+	}
+}
+
+// TestAttackListingsReopenDoesNotRebuild: a file last written by this
+// store is trusted on Open (a marker put into key_order through the
+// store's own write path survives a reopen), so the rollback check does
+// not turn every start into a rebuild.
+func TestAttackListingsReopenDoesNotRebuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, &keys.User{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.update(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bucketKeyOrder).Put([]byte("marker"), []byte("x")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s.Close()
+		if s, err = Open(path); err != nil {
+			t.Fatal(err)
+		}
+		s.db.View(func(tx *bbolt.Tx) error {
+			if tx.Bucket(bucketKeyOrder).Get([]byte("marker")) == nil {
+				t.Errorf("reopening a file this store wrote rebuilt the listings")
+			}
+			return nil
+		})
+	}
+	s.Close()
+}
