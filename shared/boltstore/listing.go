@@ -24,26 +24,8 @@ import (
 // A user's or team's bucket is dropped when its last entry goes, so the
 // indexes never accumulate empty buckets.
 
-// asStored is k with CreatedAt as the key record holds it after a JSON
-// round trip. The entries are named from what is stored, because
-// unlistKey names them from the stored record: an instant whose zone
-// offset has seconds (local mean time) is not kept exactly by RFC 3339, and
-// entries named from the caller's value would then never be removed.
-func asStored(k *keys.Key) *keys.Key {
-	b, err := k.CreatedAt.MarshalJSON()
-	if err != nil {
-		return k // putJSON refuses the record, rolling the transaction back
-	}
-	c := *k
-	if err := c.CreatedAt.UnmarshalJSON(b); err != nil {
-		return k
-	}
-	return &c
-}
-
 // listKey adds k's listing entries.
 func listKey(tx *bbolt.Tx, k *keys.Key) error {
-	k = asStored(k)
 	entry := keys.OwnerListOrder(k)
 	for _, o := range []struct {
 		parent []byte
@@ -69,7 +51,6 @@ func listKey(tx *bbolt.Tx, k *keys.Key) error {
 // unlistKey removes k's listing entries. k must be the stored record (its
 // CreatedAt names the entries); removing what is not there is not an error.
 func unlistKey(tx *bbolt.Tx, k *keys.Key) error {
-	k = asStored(k)
 	entry := keys.OwnerListOrder(k)
 	for _, o := range []struct {
 		parent []byte
