@@ -1,10 +1,15 @@
 package dynamostore_test
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/keywaygw/keyway/shared/awstest"
+	"github.com/keywaygw/keyway/shared/boltstore"
 	"github.com/keywaygw/keyway/shared/dynamostore"
 	"github.com/keywaygw/keyway/shared/keys"
 )
@@ -43,6 +48,132 @@ func TestAttackPageOrderOddOffset(t *testing.T) {
 		}
 		if len(page) != 2 || len(all) != 2 || page[0].Token != all[0].Token {
 			t.Errorf("ListKeyPage(%+v) lists %v first; ListKeys (by stored created_at) lists %v first", f, page[0].TokenID, all[0].TokenID)
+		}
+	}
+}
+
+// TestAttackPagesSameOnBothStores: one random sequence of writes on a
+// DynamoDB table and a bbolt file leaves both with the same pages and
+// totals for every filter (and both agree on which writes failed).
+func TestAttackPagesSameOnBothStores(t *testing.T) {
+	srv := awstest.Start(t)
+	client, table := awstest.NewTable(t, srv)
+	dyn := dynamostore.New(client, table)
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	ctx := t.Context()
+	users := []string{"a", "a#b", "b"}
+	teams := []string{"t1", "t#2"}
+	for _, st := range []keys.Store{dyn, bolt} {
+		for _, u := range users {
+			if err := st.CreateUser(ctx, &keys.User{UserID: u}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tm := range teams {
+			if err := st.CreateTeam(ctx, &keys.Team{TeamID: tm}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base := time.Date(2125, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	r := rand.New(rand.NewPCG(5, 5))
+	pick := func(xs []string) string {
+		if r.IntN(3) == 0 {
+			return ""
+		}
+		return xs[r.IntN(len(xs))]
+	}
+	var live []string // tokens of current keys (per the bbolt store)
+	serial := 0
+	grace := time.Now().Add(time.Hour)
+	for i := range 90 {
+		op := r.IntN(10) - 2
+		var n int
+		if len(live) > 0 {
+			n = r.IntN(len(live))
+		}
+		user, team, created := pick(users), pick(teams), base.Add(time.Duration(r.IntN(3))*time.Second)
+		serial++
+		fresh := keys.Hash(fmt.Sprint("sk-both-", serial))
+		withGrace := r.IntN(2) == 0
+		gone := users[r.IntN(len(users))]
+		errs := make([]error, 2)
+		for j, st := range []keys.Store{dyn, bolt} {
+			switch {
+			case op <= 2 || len(live) == 0: // 5 in 10
+				errs[j] = st.CreateKey(ctx, &keys.Key{Token: fresh, TokenID: "id-" + fresh[:12], UserID: user, TeamID: team, CreatedAt: created})
+			case op == 3:
+				k, err := st.GetKey(ctx, live[n])
+				if err == nil {
+					k.UserID, k.TeamID, k.CreatedAt = user, team, created
+					err = st.UpdateKey(ctx, k)
+				}
+				errs[j] = err
+			case op == 4 || op == 5:
+				k, err := st.GetKey(ctx, live[n])
+				if err == nil {
+					next := *k
+					next.Token, next.UserID, next.CreatedAt = fresh, user, created
+					var g *time.Time
+					if withGrace {
+						g = &grace
+					}
+					err = st.RotateKey(ctx, k.Token, &next, g)
+				}
+				errs[j] = err
+			case op == 6:
+				errs[j] = st.DeleteKey(ctx, live[n])
+			default:
+				_, errs[j] = st.DeleteUser(ctx, gone)
+				if err := st.CreateUser(ctx, &keys.User{UserID: gone}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if (errs[0] == nil) != (errs[1] == nil) {
+			t.Fatalf("op %d (%d): dynamodb %v, bbolt %v", i, op, errs[0], errs[1])
+		}
+		ks, err := bolt.ListKeys(ctx, keys.KeyFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live = live[:0]
+		for _, k := range ks {
+			live = append(live, k.Token)
+		}
+	}
+	t.Logf("%d keys", len(live))
+	filters := []keys.KeyFilter{{}}
+	for _, u := range users {
+		filters = append(filters, keys.KeyFilter{UserID: u})
+		for _, tm := range teams {
+			filters = append(filters, keys.KeyFilter{UserID: u, TeamID: tm})
+		}
+	}
+	for _, tm := range teams {
+		filters = append(filters, keys.KeyFilter{TeamID: tm})
+	}
+	for _, f := range filters {
+		for _, off := range []int{0, 2, 5} {
+			var got [2][]string
+			var totals [2]int
+			for j, st := range []keys.Store{dyn, bolt} {
+				page, total, err := st.ListKeyPage(ctx, f, off, 4)
+				if err != nil {
+					t.Fatal(err)
+				}
+				totals[j] = total
+				for _, k := range page {
+					got[j] = append(got[j], k.Token[:8])
+				}
+			}
+			if totals[0] != totals[1] || !slices.Equal(got[0], got[1]) {
+				t.Errorf("ListKeyPage(%+v, %d, 4): dynamodb %v (total %d), bbolt %v (total %d)", f, off, got[0], totals[0], got[1], totals[1])
+			}
 		}
 	}
 }
