@@ -16,6 +16,8 @@
 //	rotations  token    -> {old token: ""} rotation records pointing at token
 //	key_ids    token id -> token of the current key with that TokenID
 //	meta       "format" -> "2" (the listing indexes above; listing.go)
+//	           "last_tx" -> id of the last write transaction this code
+//	                        committed (another writer means a rebuild)
 //
 // Every record carries its version (keys.Store's optimistic lock) in an
 // extra "_v" member of its JSON; a record written before versions existed
@@ -116,10 +118,12 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
-		if string(tx.Bucket(bucketMeta).Get([]byte("format"))) != formatListings {
-			return rebuildListings(tx)
+		if string(tx.Bucket(bucketMeta).Get([]byte("format"))) != formatListings || !lastWriter(tx) {
+			if err := rebuildListings(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return stamp(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -153,7 +157,7 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.db.Update(stamped(fn))
 }
 
 // batch is update through bbolt's Batch: concurrent calls may share one
@@ -163,7 +167,7 @@ func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(fn)
+	return s.db.Batch(stamped(fn))
 }
 
 // abbrev is the only form of a token that goes into an error. Tokens are

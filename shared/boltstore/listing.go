@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"go.etcd.io/bbolt"
 
@@ -208,6 +209,36 @@ func (s *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limit
 		return nil, 0, fmt.Errorf("listing keys: %w", err)
 	}
 	return page, total, nil
+}
+
+// metaLastTx holds the id of the last write transaction this store
+// committed (stamp). Any other writer — above all the release before the
+// listing indexes, run on this file after a rollback, which indexes keys
+// by token and not in key_order — commits transactions of its own, so Open
+// finds the id behind the file's and rebuilds the listings rather than
+// trusting them. A write through s.db outside update and batch looks the
+// same, and costs only that rebuild.
+var metaLastTx = []byte("last_tx")
+
+// stamp records tx as the last write of this store's code.
+func stamp(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketMeta).Put(metaLastTx, []byte(strconv.Itoa(tx.ID())))
+}
+
+// stamped is fn, then stamp.
+func stamped(fn func(*bbolt.Tx) error) func(*bbolt.Tx) error {
+	return func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return stamp(tx)
+	}
+}
+
+// lastWriter reports whether the file's last committed write transaction
+// (the one before tx, a write transaction) was stamped by this code.
+func lastWriter(tx *bbolt.Tx) bool {
+	return string(tx.Bucket(bucketMeta).Get(metaLastTx)) == strconv.Itoa(tx.ID()-1)
 }
 
 // formatListings is the file format whose listing indexes are the ones

@@ -381,5 +381,25 @@ func KeyListOrder(k *Key) string { return "U#" + k.UserID + "#" + OwnerListOrder
 // OwnerListOrder is k's sort key within one user's or one team's listing,
 // "<created>#<token>" (the DynamoDB store's gsi2 sort key).
 func OwnerListOrder(k *Key) string {
-	return k.CreatedAt.UTC().Format(listTimeLayout) + "#" + k.Token
+	return storedTime(k.CreatedAt).UTC().Format(listTimeLayout) + "#" + k.Token
+}
+
+// storedTime is t as the stores keep it: both write RFC 3339, whose offset
+// has no seconds, so an instant in a zone whose offset has seconds (local
+// mean time) comes back as another instant. The sort keys are made from
+// that one, so that a key's entries are named the same from the caller's
+// value and from the stored record, and pages follow ListKeys' order.
+func storedTime(t time.Time) time.Time {
+	if _, off := t.Zone(); off%60 == 0 {
+		return t
+	}
+	b, err := t.MarshalJSON()
+	if err != nil {
+		return t // no store can write it
+	}
+	var u time.Time
+	if u.UnmarshalJSON(b) != nil {
+		return t
+	}
+	return u
 }
