@@ -81,7 +81,7 @@ func checkListings(t *testing.T, s *Store) {
 		for _, o := range []struct {
 			parent []byte
 			owner  func(*keys.Key) string
-		}{{bucketUserKeys, func(k *keys.Key) string { return k.UserID }}, {bucketTeamKeys, func(k *keys.Key) string { return k.TeamID }}} {
+		}{{bucketUserKeyList, func(k *keys.Key) string { return k.UserID }}, {bucketTeamKeyList, func(k *keys.Key) string { return k.TeamID }}} {
 			tx.Bucket(o.parent).ForEach(func(id, v []byte) error {
 				owner := string(id)
 				b := tx.Bucket(o.parent).Bucket(id)
@@ -98,6 +98,37 @@ func checkListings(t *testing.T, s *Store) {
 			for tok, k := range current {
 				if ow := o.owner(k); ow != "" && tx.Bucket(o.parent).Bucket([]byte(ow)) == nil {
 					t.Errorf("%s: key %s of %q: owner has no listing", o.parent, abbrev(tok), ow)
+				}
+			}
+		}
+		// The previous release's owner indexes (what its DeleteUser reads
+		// after a rollback): exactly each current key's token under its
+		// user and team.
+		for _, o := range []struct {
+			parent []byte
+			owner  func(*keys.Key) string
+		}{{bucketUserKeys, func(k *keys.Key) string { return k.UserID }}, {bucketTeamKeys, func(k *keys.Key) string { return k.TeamID }}} {
+			want := map[string]map[string]bool{}
+			for tok, k := range current {
+				if ow := o.owner(k); ow != "" {
+					if want[ow] == nil {
+						want[ow] = map[string]bool{}
+					}
+					want[ow][tok] = true
+				}
+			}
+			tx.Bucket(o.parent).ForEach(func(id, _ []byte) error {
+				for _, tok := range indexTokens(tx, o.parent, string(id)) {
+					if !want[string(id)][tok] {
+						t.Errorf("%s/%s: token %s is not a current key of it", o.parent, id, abbrev(tok))
+					}
+					delete(want[string(id)], tok)
+				}
+				return nil
+			})
+			for ow, toks := range want {
+				for tok := range toks {
+					t.Errorf("%s/%s: current key %s missing", o.parent, ow, abbrev(tok))
 				}
 			}
 		}
@@ -379,11 +410,11 @@ func TestAttackListingsOddOffsetCreatedAt(t *testing.T) {
 // TestAttackListingsAfterPreviousReleaseWrote: the release before the
 // listing indexes (1e596ce) runs on a file this one wrote (a rollback) and
 // creates a key the way it did: user_keys/<user> and team_keys/<team>
-// entries named by token, nothing in key_order. The file keeps its format
-// mark, so the next Open does not rebuild, and the key stays out of the
-// listings (and out of DeleteUser's reach) for good. Verified against the
-// real 1e596ce binary: its DeleteUser on such a file also removes none of
-// the user's keys, since it reads "<created>#<token>" entries as tokens.
+// entries named by token, nothing in the listing indexes. The next Open
+// must notice and rebuild, or the key stays out of the listings for good.
+// And the previous release's DeleteUser, which reads user_keys by token,
+// must find the keys this release wrote (it found none while this release
+// kept its listings in user_keys).
 func TestAttackListingsAfterPreviousReleaseWrote(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.db")
 	s, err := Open(path)
@@ -397,6 +428,12 @@ func TestAttackListingsAfterPreviousReleaseWrote(t *testing.T) {
 	if err := s.CreateKey(ctx, &keys.Key{Token: keys.Hash("sk-new"), TokenID: "new", UserID: "alice", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	s.db.View(func(tx *bbolt.Tx) error { // 1e596ce's DeleteUser reads this
+		if toks := indexTokens(tx, bucketUserKeys, "alice"); len(toks) != 1 || toks[0] != keys.Hash("sk-new") {
+			t.Errorf("user_keys/alice as the previous release reads it: %d tokens; want the key this release created", len(toks))
+		}
+		return nil
+	})
 	old := &keys.Key{Token: keys.Hash("sk-by-old-release"), TokenID: "old", UserID: "alice", CreatedAt: time.Now()}
 	err = s.db.Update(func(tx *bbolt.Tx) error { // 1e596ce's CreateKey
 		if err := putJSON(tx.Bucket(bucketKeys), old.Token, old, 1); err != nil {

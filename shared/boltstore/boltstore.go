@@ -10,12 +10,14 @@
 //	teams      team id  -> keys.Team
 //	keys       token    -> keys.Key (current keys and rotation records)
 //	key_aliases alias   -> token of the current key holding it
-//	user_keys  user id  -> {<created>#<token>: token} (a nested bucket per user)
-//	team_keys  team id  -> {<created>#<token>: token} (a nested bucket per team)
+//	user_keys  user id  -> {token: ""}   (a nested bucket per user)
+//	team_keys  team id  -> {token: ""}   (a nested bucket per team)
 //	key_order  U#<user id>#<created>#<token> -> token   (every current key)
+//	user_key_list user id -> {<created>#<token>: token} (a nested bucket per user)
+//	team_key_list team id -> {<created>#<token>: token} (a nested bucket per team)
 //	rotations  token    -> {old token: ""} rotation records pointing at token
 //	key_ids    token id -> token of the current key with that TokenID
-//	meta       "format" -> "2" (the listing indexes above; listing.go)
+//	meta       "format" -> "3" (the listing indexes above; listing.go)
 //	           "last_tx" -> id of the last write transaction this code
 //	                        committed (another writer means a rebuild)
 //
@@ -54,19 +56,21 @@ import (
 // Bucket names. They are part of the file format: renaming one orphans the
 // data in existing files.
 var (
-	bucketUsers     = []byte("users")
-	bucketTeams     = []byte("teams")
-	bucketKeys      = []byte("keys")
-	bucketAliases   = []byte("key_aliases")
-	bucketUserKeys  = []byte("user_keys")
-	bucketTeamKeys  = []byte("team_keys")
-	bucketRotations = []byte("rotations")
-	bucketKeyIDs    = []byte("key_ids")
-	bucketKeyOrder  = []byte("key_order")
-	bucketMeta      = []byte("meta")
+	bucketUsers       = []byte("users")
+	bucketTeams       = []byte("teams")
+	bucketKeys        = []byte("keys")
+	bucketAliases     = []byte("key_aliases")
+	bucketUserKeys    = []byte("user_keys")
+	bucketTeamKeys    = []byte("team_keys")
+	bucketRotations   = []byte("rotations")
+	bucketKeyIDs      = []byte("key_ids")
+	bucketKeyOrder    = []byte("key_order")
+	bucketUserKeyList = []byte("user_key_list")
+	bucketTeamKeyList = []byte("team_key_list")
+	bucketMeta        = []byte("meta")
 )
 
-var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations, bucketKeyIDs, bucketKeyOrder, bucketMeta}
+var allBuckets = [][]byte{bucketUsers, bucketTeams, bucketKeys, bucketAliases, bucketUserKeys, bucketTeamKeys, bucketRotations, bucketKeyIDs, bucketKeyOrder, bucketUserKeyList, bucketTeamKeyList, bucketMeta}
 
 // LockTimeout is how long Open waits for the file lock. bbolt's default is to
 // wait forever, which turns "another keyway is already running on this file"

@@ -200,7 +200,7 @@ func TestOpenRebuildsListings(t *testing.T) {
 	}
 	// Rewrite the indexes as the old layout had them.
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketKeyOrder, bucketMeta, bucketUserKeys, bucketTeamKeys} {
+		for _, name := range [][]byte{bucketKeyOrder, bucketUserKeyList, bucketTeamKeyList, bucketMeta, bucketUserKeys, bucketTeamKeys} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}

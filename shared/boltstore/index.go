@@ -8,10 +8,11 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// The rotations index maps a current key's token to a nested bucket whose
-// keys are the tokens of the rotation records pointing at it. An owner's
-// bucket is dropped when its last token goes, so the index never
-// accumulates empty buckets. (The listing indexes are in listing.go.)
+// The owner indexes (user_keys, team_keys, rotations) map an owner to a
+// nested bucket whose keys are tokens: a user's or team's current keys, or
+// the rotation records pointing at a current key. An owner's bucket is
+// dropped when its last token goes, so the indexes never accumulate empty
+// buckets. (The ordered listing indexes are in listing.go.)
 
 // indexAdd records token under owner in the index bucket parent.
 func indexAdd(tx *bbolt.Tx, parent []byte, owner, token string) error {
@@ -69,9 +70,12 @@ func dropIndexEntry(tx *bbolt.Tx, parent []byte, owner string) error {
 	return p.DeleteBucket([]byte(owner))
 }
 
-// indexKey adds a current key to the listing, alias and key id indexes.
-// The caller has already checked that the alias is free.
+// indexKey adds a current key to the owner, listing, alias and key id
+// indexes. The caller has already checked that the alias is free.
 func indexKey(tx *bbolt.Tx, k *keys.Key) error {
+	if err := indexOwners(tx, k); err != nil {
+		return err
+	}
 	if err := listKey(tx, k); err != nil {
 		return err
 	}
@@ -82,6 +86,21 @@ func indexKey(tx *bbolt.Tx, k *keys.Key) error {
 	}
 	if err := tx.Bucket(bucketKeyIDs).Put([]byte(keyID(k)), []byte(k.Token)); err != nil {
 		return fmt.Errorf("indexing key id of %s: %w", abbrev(k.Token), err)
+	}
+	return nil
+}
+
+// indexOwners adds a current key to the user and team indexes.
+func indexOwners(tx *bbolt.Tx, k *keys.Key) error {
+	if k.UserID != "" {
+		if err := indexAdd(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.TeamID != "" {
+		if err := indexAdd(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -107,6 +126,16 @@ func keyIDHolder(tx *bbolt.Tx, id string) string {
 // indexes. The alias entry is removed only if it still names this key, so a
 // stale record can never free an alias another key holds.
 func unindexKey(tx *bbolt.Tx, k *keys.Key) error {
+	if k.UserID != "" {
+		if err := indexRemove(tx, bucketUserKeys, k.UserID, k.Token); err != nil {
+			return err
+		}
+	}
+	if k.TeamID != "" {
+		if err := indexRemove(tx, bucketTeamKeys, k.TeamID, k.Token); err != nil {
+			return err
+		}
+	}
 	if err := unlistKey(tx, k); err != nil {
 		return err
 	}

@@ -327,9 +327,9 @@ func (s *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, er
 		var toks []string
 		switch {
 		case f.UserID != "":
-			toks = ownerTokens(tx, bucketUserKeys, f.UserID)
+			toks = indexTokens(tx, bucketUserKeys, f.UserID)
 		case f.TeamID != "":
-			toks = ownerTokens(tx, bucketTeamKeys, f.TeamID)
+			toks = indexTokens(tx, bucketTeamKeys, f.TeamID)
 		default:
 			all, err := listJSON[keys.Key](tx.Bucket(bucketKeys))
 			for _, k := range all {

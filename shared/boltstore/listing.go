@@ -13,9 +13,9 @@ import (
 // The listing indexes hold one entry per current key, named by the key's
 // sort key (package keys), with its token as the value:
 //
-//	key_order              keys.KeyListOrder(k)   "U#<user>#<created>#<token>"
-//	user_keys/<user id>    keys.OwnerListOrder(k) "<created>#<token>"
-//	team_keys/<team id>    keys.OwnerListOrder(k)
+//	key_order                keys.KeyListOrder(k)   "U#<user>#<created>#<token>"
+//	user_key_list/<user id>  keys.OwnerListOrder(k) "<created>#<token>"
+//	team_key_list/<team id>  keys.OwnerListOrder(k)
 //
 // bbolt keeps keys in byte order, so a cursor walks a listing in the order
 // ListKeyPage promises, the DynamoDB store's index order. Each listing
@@ -23,6 +23,12 @@ import (
 // as the entries, so a listing's total is one read rather than a walk.
 // A user's or team's bucket is dropped when its last entry goes, so the
 // indexes never accumulate empty buckets.
+//
+// They sit beside the owner indexes of the release before them (user_keys
+// and team_keys, keyed by token; index.go), which every write still keeps:
+// that release, run on this file after a rollback, then still finds a
+// user's keys when it deletes the user. What it writes leaves these
+// listings stale, which Open notices (stamp) and repairs (rebuildListings).
 
 // listKey adds k's listing entries.
 func listKey(tx *bbolt.Tx, k *keys.Key) error {
@@ -30,7 +36,7 @@ func listKey(tx *bbolt.Tx, k *keys.Key) error {
 	for _, o := range []struct {
 		parent []byte
 		owner  string
-	}{{bucketUserKeys, k.UserID}, {bucketTeamKeys, k.TeamID}} {
+	}{{bucketUserKeyList, k.UserID}, {bucketTeamKeyList, k.TeamID}} {
 		if o.owner == "" {
 			continue
 		}
@@ -55,7 +61,7 @@ func unlistKey(tx *bbolt.Tx, k *keys.Key) error {
 	for _, o := range []struct {
 		parent []byte
 		owner  string
-	}{{bucketUserKeys, k.UserID}, {bucketTeamKeys, k.TeamID}} {
+	}{{bucketUserKeyList, k.UserID}, {bucketTeamKeyList, k.TeamID}} {
 		if o.owner == "" {
 			continue
 		}
@@ -111,38 +117,6 @@ func listRemove(b *bbolt.Bucket, entry string) error {
 	return nil
 }
 
-// listed is one listing entry.
-type listed struct{ entry, token string }
-
-// ownerListing returns every entry of owner's listing in parent, in order.
-// The slice is a copy (bbolt's bytes live only as long as the transaction),
-// so callers may change the index while walking it.
-func ownerListing(tx *bbolt.Tx, parent []byte, owner string) []listed {
-	if owner == "" {
-		return nil
-	}
-	b := tx.Bucket(parent).Bucket([]byte(owner))
-	if b == nil {
-		return nil
-	}
-	var out []listed
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		out = append(out, listed{string(k), string(v)})
-	}
-	return out
-}
-
-// ownerTokens is ownerListing's tokens.
-func ownerTokens(tx *bbolt.Tx, parent []byte, owner string) []string {
-	l := ownerListing(tx, parent, owner)
-	out := make([]string, len(l))
-	for i, e := range l {
-		out[i] = e.token
-	}
-	return out
-}
-
 // ListKeyPage implements keys.Store from the listing indexes: the cursor
 // steps over offset entries (no record is read for them) and the page's
 // limit records are the only ones decoded; the total is the listing
@@ -161,14 +135,14 @@ func (s *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limit
 		var list, team *bbolt.Bucket
 		switch {
 		case f.UserID != "":
-			list = tx.Bucket(bucketUserKeys).Bucket([]byte(f.UserID))
+			list = tx.Bucket(bucketUserKeyList).Bucket([]byte(f.UserID))
 			if f.TeamID != "" {
-				if team = tx.Bucket(bucketTeamKeys).Bucket([]byte(f.TeamID)); team == nil {
+				if team = tx.Bucket(bucketTeamKeyList).Bucket([]byte(f.TeamID)); team == nil {
 					return nil
 				}
 			}
 		case f.TeamID != "":
-			list = tx.Bucket(bucketTeamKeys).Bucket([]byte(f.TeamID))
+			list = tx.Bucket(bucketTeamKeyList).Bucket([]byte(f.TeamID))
 		default:
 			list = tx.Bucket(bucketKeyOrder)
 		}
@@ -241,16 +215,17 @@ func lastWriter(tx *bbolt.Tx) bool {
 	return string(tx.Bucket(bucketMeta).Get(metaLastTx)) == strconv.Itoa(tx.ID()-1)
 }
 
-// formatListings is the file format whose listing indexes are the ones
-// above; files written before (user_keys and team_keys keyed by token, no
-// key_order) are re-indexed by rebuildListings when opened.
-const formatListings = "2"
+// formatListings is the file format whose indexes are the ones above;
+// files written before (no listing indexes; or, format "2", listings kept
+// in user_keys and team_keys) are re-indexed by rebuildListings when opened.
+const formatListings = "3"
 
-// rebuildListings drops the listing indexes and builds them again from
-// the key records: they hold nothing that is not in the records, so this
-// is safe to run on any file, and it runs in Open's transaction.
+// rebuildListings drops the listing indexes and the owner indexes and
+// builds them again from the key records: they hold nothing that is not in
+// the records, so this is safe to run on any file, and it runs in Open's
+// transaction.
 func rebuildListings(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketUserKeys, bucketTeamKeys, bucketKeyOrder} {
+	for _, name := range [][]byte{bucketUserKeys, bucketTeamKeys, bucketUserKeyList, bucketTeamKeyList, bucketKeyOrder} {
 		if tx.Bucket(name) != nil {
 			if err := tx.DeleteBucket(name); err != nil {
 				return fmt.Errorf("dropping %s: %w", name, err)
@@ -267,6 +242,9 @@ func rebuildListings(tx *bbolt.Tx) error {
 		}
 		if k.RotatedTo != "" {
 			return nil
+		}
+		if err := indexOwners(tx, &k); err != nil {
+			return err
 		}
 		return listKey(tx, &k)
 	})

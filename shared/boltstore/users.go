@@ -108,7 +108,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		exists := userID != "" && users.Get([]byte(userID)) != nil
-		owned := ownerListing(tx, bucketUserKeys, userID)
+		owned := indexTokens(tx, bucketUserKeys, userID)
 		if !exists && len(owned) == 0 {
 			return fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
 		}
@@ -117,15 +117,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error)
 				return fmt.Errorf("deleting user %q: %w", userID, err)
 			}
 		}
-		for _, e := range owned {
-			k, err := getJSON[keys.Key](tx.Bucket(bucketKeys), e.token)
+		for _, tok := range owned {
+			k, err := getJSON[keys.Key](tx.Bucket(bucketKeys), tok)
 			if err != nil {
 				return err
 			}
 			if k == nil {
 				// An index entry without a record: drop the entry so the
 				// index heals rather than failing the delete.
-				if err := ownerListRemove(tx, bucketUserKeys, userID, e.entry); err != nil {
+				if err := indexRemove(tx, bucketUserKeys, userID, tok); err != nil {
 					return err
 				}
 				continue
