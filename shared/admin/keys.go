@@ -541,6 +541,17 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	}
 	h.invalidateKey(k)
 	h.audit(c, "key.update", append(keyAttrs(k), slog.Any("fields", without(v.names(), "key")))...)
+	if v.has("user_id") || v.has("team_id") {
+		// Moved to a blocked user or team: its grace ends as if the key
+		// had been theirs when they were blocked.
+		blocked, e := h.ownerBlocked(c, k)
+		if e == nil && blocked {
+			e = h.endGraceOf(c, k.Token)
+		}
+		if e != nil {
+			return nil, e
+		}
+	}
 	m := renderKey(k)
 	m["key"] = k.Token
 	if e := h.fillSpend(c, keyTarget(m, k)); e != nil {
@@ -630,38 +641,73 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 // (Blocking a key does the same in the key's own write.) It runs after the
 // block is written, so the old secrets are refused in between too. A key
 // regenerated since the listing is followed to its current token, so the
-// secret that regenerate just put in grace is ended as well.
+// secret that regenerate just put in grace is ended as well; a regenerate
+// that writes after the block ends its own grace (keyRegenerate).
 func (h *handler) endGrace(c *call, f keys.KeyFilter) *apierr.Error {
 	ks, err := h.store.ListKeys(c.ctx, f)
 	if err != nil {
 		return h.storeErr(c, err, "keys", "")
 	}
 	for _, k := range ks {
-		tok := k.Token
-		for range 4 {
-			ended, err := h.store.EndGrace(c.ctx, tok)
-			if err == nil {
-				h.invalidate(ended...)
-				break
-			}
-			if !isNotFound(err) {
-				return h.storeErr(c, err, "key", "")
-			}
-			// Regenerated since (tok is now a rotation record), or deleted.
-			r, err := h.store.GetKey(c.ctx, tok)
-			if isNotFound(err) {
-				break
-			}
-			if err != nil {
-				return h.storeErr(c, err, "key", "")
-			}
-			if r.RotatedTo == "" {
-				break
-			}
-			tok = r.RotatedTo
+		if e := h.endGraceOf(c, k.Token); e != nil {
+			return e
 		}
 	}
 	return nil
+}
+
+// endGraceOf ends the grace of the key under tok, following it to its
+// current token when it was regenerated since tok was read.
+func (h *handler) endGraceOf(c *call, tok string) *apierr.Error {
+	for range 8 {
+		ended, err := h.store.EndGrace(c.ctx, tok)
+		if err == nil {
+			h.invalidate(ended...)
+			return nil
+		}
+		if !isNotFound(err) {
+			return h.storeErr(c, err, "key", "")
+		}
+		// Regenerated since (tok is now a rotation record), or deleted.
+		r, err := h.store.GetKey(c.ctx, tok)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return h.storeErr(c, err, "key", "")
+		}
+		if r.RotatedTo == "" {
+			return nil
+		}
+		tok = r.RotatedTo
+	}
+	// Regenerated again at every step: each of those regenerates wrote
+	// after the block and ended its own grace (keyRegenerate).
+	return nil
+}
+
+// ownerBlocked reports whether the user or the team of k is blocked (a
+// missing user or team is not).
+func (h *handler) ownerBlocked(c *call, k *keys.Key) (bool, *apierr.Error) {
+	if k.UserID != "" {
+		u, err := h.store.GetUser(c.ctx, k.UserID)
+		if err != nil && !isNotFound(err) {
+			return false, h.storeErr(c, err, "user", "")
+		}
+		if err == nil && u.Blocked {
+			return true, nil
+		}
+	}
+	if k.TeamID != "" {
+		t, err := h.store.GetTeam(c.ctx, k.TeamID)
+		if err != nil && !isNotFound(err) {
+			return false, h.storeErr(c, err, "team", "")
+		}
+		if err == nil && t.Blocked {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // GET /key/list: one page of keys, read from the store a page at a time
@@ -837,10 +883,17 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 		graceUntil = nil
 		if g, ok := v.str("grace_period"); ok && !next.Blocked {
 			// A blocked key has no old secrets (blocking ended them); a
-			// regenerate must not bring one back.
+			// regenerate must not bring one back. Nor may the key of a
+			// blocked user or team (blocking them ended its grace).
 			if d, _ := parseDuration(g); !d.zero() {
-				t := d.after(h.utcNow())
-				graceUntil = &t
+				blocked, e := h.ownerBlocked(c, &next)
+				if e != nil {
+					return e
+				}
+				if !blocked {
+					t := d.after(h.utcNow())
+					graceUntil = &t
+				}
 			}
 		}
 		if err := h.store.RotateKey(c.ctx, old.Token, &next, graceUntil); err != nil {
@@ -869,6 +922,20 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 		attrs = append(attrs, slog.Time("grace_until", *graceUntil))
 	}
 	h.audit(c, "key.regenerate", attrs...)
+	if graceUntil != nil {
+		// The user or team may have been blocked since the check above,
+		// and its endGrace may have run before this rotation was written:
+		// the block must end this grace too. (Read after the write: a
+		// block written before it is seen here, one written after it
+		// lists the key and ends its grace itself.)
+		blocked, e := h.ownerBlocked(c, &next)
+		if e == nil && blocked {
+			e = h.endGraceOf(c, next.Token)
+		}
+		if e != nil {
+			return nil, e
+		}
+	}
 	resp := created(&next, secret, v)
 	if e := h.fillSpend(c, keyTarget(resp, &next)); e != nil { // spend follows the key
 		return nil, e

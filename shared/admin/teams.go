@@ -153,13 +153,15 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 	if e != nil {
 		return nil, e
 	}
+	// The change is written: drop cached principals and log it now, even
+	// if ending the grace below fails.
+	h.invalidate() // cached principals carry their team (blocked, routes)
+	h.audit(c, "team.update", slog.String("target", tid), slog.Any("fields", without(v.names(), "team_id")))
 	if blocked, _ := v.boolean("blocked"); blocked {
 		if e := h.endGrace(c, keys.KeyFilter{TeamID: tid}); e != nil {
 			return nil, e
 		}
 	}
-	h.invalidate() // cached principals carry their team (blocked, routes)
-	h.audit(c, "team.update", slog.String("target", tid), slog.Any("fields", without(v.names(), "team_id")))
 	data := renderTeam(t)
 	if e := h.fillSpend(c, teamTarget(data, t)); e != nil {
 		return nil, e

@@ -237,13 +237,15 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	if e != nil {
 		return nil, e
 	}
+	// The change is written: drop cached principals and log it now, even
+	// if ending the grace below fails.
+	h.invalidate() // a cached principal carries its user (role, blocked)
+	h.audit(c, "user.update", slog.String("target", uid), slog.Any("fields", without(v.names(), "user_id")))
 	if blocked, _ := v.boolean("blocked"); blocked {
 		if e := h.endGrace(c, keys.KeyFilter{UserID: uid}); e != nil {
 			return nil, e
 		}
 	}
-	h.invalidate() // a cached principal carries its user (role, blocked)
-	h.audit(c, "user.update", slog.String("target", uid), slog.Any("fields", without(v.names(), "user_id")))
 	data := renderUser(u)
 	if e := h.fillSpend(c, userTarget(data, u)); e != nil {
 		return nil, e
