@@ -291,9 +291,11 @@ type Store interface {
 	DeleteKeyByID(ctx context.Context, tokenID string) (deletedTokens []string, err error)
 	// EndGrace removes every rotation record pointing at the current key
 	// stored under token, so that its old secrets stop working now, and
-	// returns their tokens; the key itself is unchanged. Blocking a user
-	// or a team ends the grace of its keys this way (blocking a key does it
-	// in the same write). ErrNotFound when token is not a current key.
+	// returns their tokens; the key's fields are unchanged, but a store may
+	// advance its Version (DynamoDB keeps the back-references in the key
+	// item), so a writer holding an earlier read gets ErrConflict and must
+	// read again. Blocking a user or a team ends the grace of its keys this
+	// way (blocking a key does it in the same write). ErrNotFound when token is not a current key.
 	EndGrace(ctx context.Context, token string) (ended []string, err error)
 	// ListKeys returns current keys (not rotation records) matching f.
 	ListKeys(ctx context.Context, f KeyFilter) ([]*Key, error)
