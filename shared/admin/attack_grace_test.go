@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,4 +297,101 @@ func TestAttackGraceKeyMovedToBlockedUser(t *testing.T) {
 	if r := e.call(k, "GET", "/key/info", nil); r.status != 401 {
 		t.Errorf("old secret of a key moved into a blocked user works after the unblock: %d; want 401 (the block did not end it)", r.status)
 	}
+}
+
+// staleList hides tokens from ListKeys, as DynamoDB's eventually
+// consistent gsi1/gsi2 do for a moment after a write: a regenerate turns
+// the old item into a rotation record (filtered out of ListKeys) and puts
+// the new one, and the index may show the first change before the second.
+type staleList struct {
+	keys.Store
+	hide map[string]bool
+}
+
+func (s *staleList) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
+	ks, err := s.Store.ListKeys(ctx, f)
+	out := ks[:0]
+	for _, k := range ks {
+		if !s.hide[k.Token] {
+			out = append(out, k)
+		}
+	}
+	return out, err
+}
+
+// TestAttackGraceStaleIndexMissesKey (DynamoDB, simulated): the owner
+// regenerates its key with a grace period a moment before an admin blocks
+// the user; the index the block lists the user's keys from has not shown
+// the new token yet, so endGrace never sees the key, and the old secret
+// works again after the unblock. Not fixed (endGrace would need a listing
+// that includes rotation records, as DynamoDB's DeleteUser uses); set
+// KEYWAY_ATTACK_KNOWN=1 to run.
+func TestAttackGraceStaleIndexMissesKey(t *testing.T) {
+	if os.Getenv("KEYWAY_ATTACK_KNOWN") == "" {
+		t.Skip("known, not fixed: endGrace lists keys from an eventually consistent index on DynamoDB")
+	}
+	sl := &staleList{hide: map[string]bool{}}
+	e := newEnvWith(t, func(s keys.Store) keys.Store { sl.Store = s; return sl })
+	e.newUser("u1", keys.RoleInternalUser, nil)
+	old, _ := e.newKey(obj("user_id", "u1"))
+	cur := e.must(old, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
+	sl.hide[keys.Hash(cur)] = true // the index has not caught up yet
+	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
+	delete(sl.hide, keys.Hash(cur))
+	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
+	if r := e.call(old, "GET", "/key/info", nil); r.status != 401 {
+		t.Errorf("old secret of a key regenerated just before the block (index lagging): %d after unblock; want 401", r.status)
+	}
+}
+
+// TestAttackGraceWhoMayEnd: only a caller that may block the user or team
+// ends its keys' grace: an old secret (403), another internal user (not
+// found), a viewer (403), an internal user on /team/update (403), and a
+// request refused for another field (400) all leave the grace secret
+// working. An internal user blocking itself ends its own keys' grace.
+func TestAttackGraceWhoMayEnd(t *testing.T) {
+	e := newEnv(t)
+	e.must(testMaster, "POST", "/team/new", obj("team_id", "ml"))
+	e.newUser("u1", keys.RoleInternalUser, nil)
+	e.newUser("u2", keys.RoleInternalUser, nil)
+	e.newUser("v", keys.RoleProxyAdminViewer, nil)
+	old, _ := e.newKey(obj("user_id", "u1", "team_id", "ml"))
+	cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
+	u2, _ := e.newKey(obj("user_id", "u2"))
+	viewer, _ := e.newKey(obj("user_id", "v"))
+	for _, c := range []struct {
+		name, secret, path string
+		body               map[string]any
+	}{
+		{"old secret blocks its user", old, "/user/update", obj("user_id", "u1", "blocked", true)},
+		{"another user blocks u1", u2, "/user/update", obj("user_id", "u1", "blocked", true)},
+		{"another user blocks u1 by email", u2, "/user/update", obj("user_email", "", "blocked", true)},
+		{"viewer blocks u1", viewer, "/user/update", obj("user_id", "u1", "blocked", true)},
+		{"viewer blocks the team", viewer, "/team/update", obj("team_id", "ml", "blocked", true)},
+		{"internal user blocks its team", cur, "/team/update", obj("team_id", "ml", "blocked", true)},
+		{"admin, with a missing team", testMaster, "/user/update", obj("user_id", "u1", "blocked", true, "teams", []string{"nope"})},
+		{"admin, with an unknown field type", testMaster, "/user/update", obj("user_id", "u1", "blocked", true, "max_budget", "x")},
+		{"admin, team with a bad field", testMaster, "/team/update", obj("team_id", "ml", "blocked", true, "max_budget", "x")},
+	} {
+		r := e.call(c.secret, "POST", c.path, c.body)
+		if r.status == 200 {
+			t.Errorf("%s: 200", c.name)
+		}
+		if r := e.call(old, "GET", "/key/info", nil); r.status != 200 {
+			t.Fatalf("%s (answer %d): the grace secret now answers %d; want 200 (grace untouched)", c.name, r.status, r.status)
+		}
+	}
+	// u1 blocking itself with its current secret ends its own grace.
+	e.must(cur, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
+	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
+	if r := e.call(old, "GET", "/key/info", nil); r.status != 401 {
+		t.Errorf("after u1 blocked itself and was unblocked: old secret %d; want 401", r.status)
+	}
+	var lines []string
+	for _, l := range e.auditLines() {
+		if l["action"] == "user.update" {
+			lines = append(lines, fmt.Sprint(l["target"], l["fields"]))
+		}
+	}
+	t.Logf("user.update audit lines: %v", lines)
 }
