@@ -9,6 +9,7 @@ import (
 
 	"github.com/keywaygw/keyway/shared/apierr"
 	"github.com/keywaygw/keyway/shared/keys"
+	"github.com/keywaygw/keyway/shared/reqlog"
 )
 
 // /key/* routes.
@@ -933,7 +934,12 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 			e = h.endGraceOf(c, next.Token)
 		}
 		if e != nil {
-			return nil, e
+			// The key is rotated: the caller must still get its new
+			// secret. The old one is refused while the owner is blocked;
+			// say loudly that its grace could not be ended.
+			h.log.Error("admin: a key regenerated while its user or team was being blocked keeps its old secret's grace",
+				"op", c.op.String(), "actor", c.who.Actor(), "token_prefix", tokenPrefix(next.Token),
+				"request_id", reqlog.FromContext(c.ctx).RequestID, "err", e.Error())
 		}
 	}
 	resp := created(&next, secret, v)
