@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,51 +295,6 @@ func TestAttackGraceKeyMovedToBlockedUser(t *testing.T) {
 	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
 	if r := e.call(k, "GET", "/key/info", nil); r.status != 401 {
 		t.Errorf("old secret of a key moved into a blocked user works after the unblock: %d; want 401 (the block did not end it)", r.status)
-	}
-}
-
-// staleList hides tokens from ListKeys, as DynamoDB's eventually
-// consistent gsi1/gsi2 do for a moment after a write: a regenerate turns
-// the old item into a rotation record (filtered out of ListKeys) and puts
-// the new one, and the index may show the first change before the second.
-type staleList struct {
-	keys.Store
-	hide map[string]bool
-}
-
-func (s *staleList) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
-	ks, err := s.Store.ListKeys(ctx, f)
-	out := ks[:0]
-	for _, k := range ks {
-		if !s.hide[k.Token] {
-			out = append(out, k)
-		}
-	}
-	return out, err
-}
-
-// TestAttackGraceStaleIndexMissesKey (DynamoDB, simulated): the owner
-// regenerates its key with a grace period a moment before an admin blocks
-// the user; the index the block lists the user's keys from has not shown
-// the new token yet, so endGrace never sees the key, and the old secret
-// works again after the unblock. Not fixed (endGrace would need a listing
-// that includes rotation records, as DynamoDB's DeleteUser uses); set
-// KEYWAY_ATTACK_KNOWN=1 to run.
-func TestAttackGraceStaleIndexMissesKey(t *testing.T) {
-	if os.Getenv("KEYWAY_ATTACK_KNOWN") == "" {
-		t.Skip("known, not fixed: endGrace lists keys from an eventually consistent index on DynamoDB")
-	}
-	sl := &staleList{hide: map[string]bool{}}
-	e := newEnvWith(t, func(s keys.Store) keys.Store { sl.Store = s; return sl })
-	e.newUser("u1", keys.RoleInternalUser, nil)
-	old, _ := e.newKey(obj("user_id", "u1"))
-	cur := e.must(old, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
-	sl.hide[keys.Hash(cur)] = true // the index has not caught up yet
-	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", true))
-	delete(sl.hide, keys.Hash(cur))
-	e.must(testMaster, "POST", "/user/update", obj("user_id", "u1", "blocked", false))
-	if r := e.call(old, "GET", "/key/info", nil); r.status != 401 {
-		t.Errorf("old secret of a key regenerated just before the block (index lagging): %d after unblock; want 401", r.status)
 	}
 }
 
