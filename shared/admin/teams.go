@@ -302,15 +302,31 @@ func (h *handler) teamList(c *call) (any, *apierr.Error) {
 			only = []string{}
 		}
 	}
-	ts, err := h.store.ListTeams(c.ctx)
-	if err != nil {
-		return nil, h.storeErr(c, err, "teams", "")
+	var ts []*keys.Team
+	if only == nil {
+		var err error
+		if ts, err = h.store.ListTeams(c.ctx); err != nil {
+			return nil, h.storeErr(c, err, "teams", "")
+		}
+	} else {
+		// A member's teams: read those, not every team.
+		slices.Sort(only)
+		for _, id := range slices.Compact(only) {
+			t, err := h.store.GetTeam(c.ctx, id)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, h.storeErr(c, err, "teams", "")
+			}
+			ts = append(ts, t)
+		}
 	}
 	org, byOrg := v.str("organization_id")
 	list := []map[string]any{}
 	var targets []spendTarget
 	for _, t := range ts {
-		if only != nil && !slices.Contains(only, t.TeamID) || byOrg && extraString(t.Metadata, "organization_id") != org {
+		if byOrg && extraString(t.Metadata, "organization_id") != org {
 			continue
 		}
 		list = append(list, renderTeam(t))

@@ -335,30 +335,63 @@ func (h *handler) userList(c *call) (any, *apierr.Error) {
 	if e != nil {
 		return nil, e
 	}
-	us, err := h.store.ListUsers(c.ctx)
-	if err != nil {
-		return nil, h.storeErr(c, err, "users", "")
-	}
 	role, byRole := v.str("role")
 	ids, byIDs := v.strs("user_ids")
-	kept := us[:0]
-	for _, u := range us {
-		if byRole && string(u.UserRole) != role || byIDs && !slices.Contains(ids, u.UserID) {
-			continue
+	var (
+		shown []*keys.User
+		total int
+	)
+	switch {
+	case byIDs:
+		// Named users: read each, in id order as a listing would be.
+		slices.Sort(ids)
+		var kept []*keys.User
+		for _, id := range slices.Compact(ids) {
+			u, err := h.store.GetUser(c.ctx, id)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, h.storeErr(c, err, "users", "user_ids")
+			}
+			if !byRole || string(u.UserRole) == role {
+				kept = append(kept, u)
+			}
 		}
-		kept = append(kept, u)
+		lo, hi, _ := pages(len(kept), page, size)
+		shown, total = kept[lo:hi], len(kept)
+	case byRole:
+		// No index covers roles: read every user.
+		us, err := h.store.ListUsers(c.ctx)
+		if err != nil {
+			return nil, h.storeErr(c, err, "users", "")
+		}
+		var kept []*keys.User
+		for _, u := range us {
+			if string(u.UserRole) == role {
+				kept = append(kept, u)
+			}
+		}
+		lo, hi, _ := pages(len(kept), page, size)
+		shown, total = kept[lo:hi], len(kept)
+	default:
+		us, n, err := h.store.ListUserPage(c.ctx, (page-1)*size, size)
+		if err != nil {
+			return nil, h.storeErr(c, err, "users", "")
+		}
+		shown, total = us, n
 	}
-	lo, hi, count := pages(len(kept), page, size)
-	list := make([]map[string]any, 0, hi-lo)
-	targets := make([]spendTarget, 0, hi-lo)
-	for _, u := range kept[lo:hi] {
+	count := (total + size - 1) / size
+	list := make([]map[string]any, 0, len(shown))
+	targets := make([]spendTarget, 0, len(shown))
+	for _, u := range shown {
 		list = append(list, renderUser(u))
 		targets = append(targets, userTarget(list[len(list)-1], u))
 	}
 	if e := h.fillSpend(c, targets...); e != nil {
 		return nil, e
 	}
-	return map[string]any{"users": list, "total": len(kept), "page": page, "page_size": size, "total_pages": count}, nil
+	return map[string]any{"users": list, "total": total, "page": page, "page_size": size, "total_pages": count}, nil
 }
 
 // checkDeletable checks, before anything is deleted, that every id names a

@@ -215,15 +215,15 @@ func lastWriter(tx *bbolt.Tx) bool {
 	return string(tx.Bucket(bucketMeta).Get(metaLastTx)) == strconv.Itoa(tx.ID()-1)
 }
 
-// formatListings is the file format whose indexes are the ones above;
-// files written before (no listing indexes; or, format "2", listings kept
-// in user_keys and team_keys) are re-indexed by rebuildListings when opened.
-const formatListings = "3"
+// formatListings is the file format whose indexes are the ones above (and
+// whose users bucket's sequence is the user count); files written before
+// are re-indexed by rebuildListings when opened.
+const formatListings = "4"
 
 // rebuildListings drops the listing indexes and the owner indexes and
-// builds them again from the key records: they hold nothing that is not in
-// the records, so this is safe to run on any file, and it runs in Open's
-// transaction.
+// builds them again from the key records, and recounts the users: they
+// hold nothing that is not in the records, so this is safe to run on any
+// file, and it runs in Open's transaction.
 func rebuildListings(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketUserKeys, bucketTeamKeys, bucketUserKeyList, bucketTeamKeyList, bucketKeyOrder} {
 		if tx.Bucket(name) != nil {
@@ -250,6 +250,11 @@ func rebuildListings(tx *bbolt.Tx) error {
 	})
 	if err != nil {
 		return fmt.Errorf("re-indexing keys: %w", err)
+	}
+	// The users bucket's sequence is the user count (ListUserPage).
+	users := tx.Bucket(bucketUsers)
+	if err := users.SetSequence(uint64(users.Stats().KeyN)); err != nil {
+		return fmt.Errorf("counting users: %w", err)
 	}
 	return tx.Bucket(bucketMeta).Put([]byte("format"), []byte(formatListings))
 }

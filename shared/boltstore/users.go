@@ -20,6 +20,9 @@ func (s *Store) CreateUser(ctx context.Context, u *keys.User) error {
 		if b.Get([]byte(u.UserID)) != nil {
 			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrExists)
 		}
+		if _, err := b.NextSequence(); err != nil { // the user count (ListUserPage)
+			return err
+		}
 		return putJSON(b, u.UserID, u, 1)
 	})
 	if err == nil {
@@ -115,6 +118,11 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error)
 		if exists {
 			if err := users.Delete([]byte(userID)); err != nil {
 				return fmt.Errorf("deleting user %q: %w", userID, err)
+			}
+			if n := users.Sequence(); n > 0 {
+				if err := users.SetSequence(n - 1); err != nil {
+					return err
+				}
 			}
 		}
 		for _, tok := range owned {
@@ -270,4 +278,39 @@ func (s *Store) ListTeams(ctx context.Context) ([]*keys.Team, error) {
 		return nil, fmt.Errorf("listing teams: %w", err)
 	}
 	return ts, nil
+}
+
+// ListUserPage implements keys.Store: the users bucket is in id order, so
+// a cursor steps over offset records (not decoded) and decodes limit; the
+// total is the bucket's sequence, which CreateUser and DeleteUser keep as
+// the user count.
+func (s *Store) ListUserPage(ctx context.Context, offset, limit int) ([]*keys.User, int, error) {
+	if offset < 0 || limit < 1 {
+		return nil, 0, fmt.Errorf("listing users: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
+	}
+	var (
+		page  []*keys.User
+		total int
+	)
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		total = int(b.Sequence())
+		c := b.Cursor()
+		n := 0
+		for k, v := c.First(); k != nil && len(page) < limit; k, v = c.Next() {
+			if n++; n <= offset {
+				continue
+			}
+			u := new(keys.User)
+			if err := decodeRecord(v, u); err != nil {
+				return fmt.Errorf("decoding user %q: %w", k, err)
+			}
+			page = append(page, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing users: %w", err)
+	}
+	return page, total, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keywaygw/keyway/shared/keys"
 )
@@ -220,6 +221,56 @@ func (st *Store) ListUsers(ctx context.Context) ([]*keys.User, error) {
 	}
 	slices.SortFunc(users, func(a, b *keys.User) int { return cmp.Compare(a.UserID, b.UserID) })
 	return users, nil
+}
+
+// ListUserPage implements keys.Store: gsi1's USERS partition is sorted by
+// user id, so the Query walks forward until it has passed offset users and
+// decoded limit more. The total is the same Query with Select COUNT, which
+// DynamoDB answers without returning items but still reads the partition
+// (one round trip per 1 MB of user items).
+func (st *Store) ListUserPage(ctx context.Context, offset, limit int) ([]*keys.User, int, error) {
+	if offset < 0 || limit < 1 {
+		return nil, 0, fmt.Errorf("listing users: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
+	}
+	query := func() *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{
+			TableName:                 aws.String(st.table),
+			IndexName:                 aws.String(IndexByUser),
+			KeyConditionExpression:    aws.String("gsi1pk = :p"),
+			ExpressionAttributeValues: item{":p": s(gsiUsers)},
+		}
+	}
+	var page []*keys.User
+	seen := 0
+	for p := dynamodb.NewQueryPaginator(st.client, query()); p.HasMorePages() && len(page) < limit; {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing users: %w", err)
+		}
+		for _, it := range out.Items {
+			if seen++; seen <= offset {
+				continue
+			}
+			u, err := decodeUser(it)
+			if err != nil {
+				return nil, 0, fmt.Errorf("listing users: %w", err)
+			}
+			if page = append(page, u); len(page) == limit {
+				break
+			}
+		}
+	}
+	count := query()
+	count.Select = types.SelectCount
+	total := 0
+	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("counting users: %w", err)
+		}
+		total += int(out.Count)
+	}
+	return page, max(total, seen), nil
 }
 
 // CreateTeam implements keys.Store.

@@ -248,6 +248,11 @@ type Store interface {
 	// a key naming it does DeleteUser fail with ErrNotFound.
 	DeleteUser(ctx context.Context, userID string) (deletedTokens []string, err error)
 	ListUsers(ctx context.Context) ([]*User, error)
+	// ListUserPage returns the users at positions offset … offset+limit-1
+	// in id order, and how many users there are, reading and decoding only
+	// that page (see each store for what the total costs). offset < 0 or
+	// limit < 1 is an error.
+	ListUserPage(ctx context.Context, offset, limit int) (page []*User, total int, err error)
 
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, teamID string) (*Team, error)

@@ -103,6 +103,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store, plant PlantKey) {
 		{"keys", keyTests()},
 		{"listing keys", listTests()},
 		{"listing keys a page at a time", pageTests()},
+		{"listing users a page at a time", userPageTests()},
 		{"deleting a user", deleteUserTests()},
 		{"rotating keys", rotateTests()},
 		{"owners must exist", ownerTests()},

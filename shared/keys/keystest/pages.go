@@ -2,6 +2,7 @@ package keystest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,6 +159,68 @@ func pageTests() []test {
 			for _, c := range [][2]int{{-1, 10}, {0, 0}, {0, -1}} {
 				if _, _, err := s.ListKeyPage(ctx(t), keys.KeyFilter{}, c[0], c[1]); err == nil {
 					t.Errorf("ListKeyPage(offset %d, limit %d): got nil error; want one", c[0], c[1])
+				}
+			}
+		}},
+	}
+}
+
+// userIDsOf returns the ids of us.
+func userIDsOf(us []*keys.User) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.UserID
+	}
+	return out
+}
+
+// wantUserPages checks every window of want (user ids in order) as
+// wantPages does for keys.
+func wantUserPages(t *testing.T, s keys.Store, want []string) {
+	t.Helper()
+	for offset := 0; offset <= len(want)+1; offset++ {
+		for _, limit := range []int{1, 2, len(want) + 5} {
+			us, total, err := s.ListUserPage(ctx(t), offset, limit)
+			noErr(t, fmt.Sprintf("ListUserPage(%d, %d)", offset, limit), err)
+			lo, hi := min(offset, len(want)), min(offset+limit, len(want))
+			if got := userIDsOf(us); !slices.Equal(got, want[lo:hi]) {
+				t.Errorf("ListUserPage(offset %d, limit %d): got %q; want %q", offset, limit, got, want[lo:hi])
+			}
+			if total != len(want) {
+				t.Errorf("ListUserPage(offset %d, limit %d): total %d; want %d", offset, limit, total, len(want))
+			}
+		}
+	}
+}
+
+func userPageTests() []test {
+	return []test{
+		{"users are paged in id order, with the total, and follow creates and deletes", func(t *testing.T, s keys.Store) {
+			wantUserPages(t, s, nil)
+			for _, id := range []string{"carol", "alice", "a#b", "bob", "a"} {
+				mustCreateUser(t, s, &keys.User{UserID: id})
+			}
+			wantUserPages(t, s, []string{"a", "a#b", "alice", "bob", "carol"})
+			// A refused create, an update and a delete.
+			wantErr(t, "CreateUser(bob) again", s.CreateUser(ctx(t), &keys.User{UserID: "bob"}), keys.ErrExists)
+			_, err := s.ModifyUser(ctx(t), "carol", func(u *keys.User) error { u.UserAlias = "c"; return nil })
+			noErr(t, "ModifyUser(carol)", err)
+			mustCreateKey(t, s, key("k1", "alice", "", at(1)))
+			_, err = s.DeleteUser(ctx(t), "alice")
+			noErr(t, "DeleteUser(alice)", err)
+			_, err = s.DeleteUser(ctx(t), "alice")
+			wantErr(t, "DeleteUser(alice) again", err, keys.ErrNotFound)
+			wantUserPages(t, s, []string{"a", "a#b", "bob", "carol"})
+			us, _, err := s.ListUserPage(ctx(t), 3, 1)
+			noErr(t, "ListUserPage(3, 1)", err)
+			if len(us) != 1 || us[0].UserAlias != "c" || us[0].Version != 2 {
+				t.Errorf("ListUserPage(3, 1): got %+v; want carol with her alias and version 2", us)
+			}
+		}},
+		{"a bad offset or limit for users is an error", func(t *testing.T, s keys.Store) {
+			for _, c := range [][2]int{{-1, 10}, {0, 0}, {0, -1}} {
+				if _, _, err := s.ListUserPage(ctx(t), c[0], c[1]); err == nil {
+					t.Errorf("ListUserPage(offset %d, limit %d): got nil error; want one", c[0], c[1])
 				}
 			}
 		}},
