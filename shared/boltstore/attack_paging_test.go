@@ -101,6 +101,9 @@ func checkListings(t *testing.T, s *Store) {
 				}
 			}
 		}
+		if users := tx.Bucket(bucketUsers); int(users.Sequence()) != users.Stats().KeyN {
+			t.Errorf("users: sequence %d, %d users", users.Sequence(), users.Stats().KeyN)
+		}
 		// The previous release's owner indexes (what its DeleteUser reads
 		// after a rollback): exactly each current key's token under its
 		// user and team.
