@@ -198,8 +198,11 @@ func TestOpenRebuildsListings(t *testing.T) {
 			want = append([]string{k.Token}, want...)
 		}
 	}
-	// Rewrite the indexes as the old layout had them.
+	// Rewrite the indexes as the old layout had them (no user count).
 	err = s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketUsers).SetSequence(0); err != nil {
+			return err
+		}
 		for _, name := range [][]byte{bucketKeyOrder, bucketUserKeyList, bucketTeamKeyList, bucketMeta, bucketUserKeys, bucketTeamKeys} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
@@ -237,10 +240,16 @@ func TestOpenRebuildsListings(t *testing.T) {
 	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 1); total != 5 {
 		t.Errorf("the total of all keys after the upgrade: %d; want 5", total)
 	}
+	if _, total, _ := s.ListUserPage(ctx, 0, 1); total != 2 {
+		t.Errorf("the user total after the upgrade: %d; want 2", total)
+	}
 	if gone, err := s.DeleteUser(ctx, "bob"); err != nil || len(gone) != 2 {
 		t.Errorf("DeleteUser(bob) after the upgrade: removed %d keys, %v; want 2", len(gone), err)
 	}
 	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 1); total != 3 {
 		t.Errorf("the total of all keys after deleting bob: %d; want 3", total)
+	}
+	if us, total, _ := s.ListUserPage(ctx, 0, 5); total != 1 || len(us) != 1 || us[0].UserID != "alice" {
+		t.Errorf("users after deleting bob: %d listed, total %d; want alice alone", len(us), total)
 	}
 }
