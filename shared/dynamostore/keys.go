@@ -652,18 +652,51 @@ func retryConflicts(f func() error) error {
 
 // ListKeys implements keys.Store with one paginated Query (keyListQuery),
 // decoding every key it finds.
+//
+// With a user, the Query also returns the user's rotation records, and a
+// current key that one points at but the Query did not return is read
+// directly (strongly consistent). The index is eventually consistent, and
+// a regenerate changes two items in it: for a moment it can show the old
+// token as a rotation record but not yet the new key. Without this, a key
+// regenerated just before its user is blocked would be missing from the
+// listing the block ends grace periods from, and its old secret would work
+// again after the unblock. (A team's index has no rotation records; that
+// window stays for teams, docs/security.md.)
 func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
-	items, err := st.query(ctx, keyListQuery(f))
+	items, err := st.query(ctx, keyListQuery(f, f.UserID != ""))
 	if err != nil {
 		return nil, fmt.Errorf("listing keys: %w", err)
 	}
 	out := make([]*keys.Key, 0, len(items))
+	listed := map[string]bool{}
+	var pointedAt []string
 	for _, it := range items {
 		rec, err := decodeKey(it)
 		if err != nil {
 			return nil, fmt.Errorf("listing keys: %w", err)
 		}
+		if rec.key.RotatedTo != "" {
+			pointedAt = append(pointedAt, rec.key.RotatedTo)
+			continue
+		}
 		out = append(out, rec.key)
+		listed[rec.key.Token] = true
+	}
+	for _, tok := range pointedAt {
+		if listed[tok] {
+			continue
+		}
+		listed[tok] = true
+		rec, err := st.getKeyRecord(ctx, tok)
+		if errors.Is(err, keys.ErrNotFound) {
+			continue // deleted since; its rotation record awaits TTL
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing keys: %w", err)
+		}
+		if k := rec.key; k.RotatedTo == "" && k.UserID == f.UserID && (f.TeamID == "" || k.TeamID == f.TeamID) {
+			out = append(out, k)
+		}
 	}
 	sortKeys(out)
 	return out, nil
@@ -683,7 +716,7 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 		return nil, 0, fmt.Errorf("listing keys: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
 	}
 	var page []*keys.Key
-	in := keyListQuery(f)
+	in := keyListQuery(f, false)
 	in.TableName = aws.String(st.table)
 	seen := 0
 	p := dynamodb.NewQueryPaginator(st.client, in)
@@ -706,7 +739,7 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 		}
 	}
 
-	count := keyListQuery(f)
+	count := keyListQuery(f, false)
 	count.TableName = aws.String(st.table)
 	count.Select = types.SelectCount
 	total := 0
@@ -723,16 +756,21 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 	return page, total, nil
 }
 
-// keyListQuery is the Query for the current keys matching f: gsi1 (the
-// KEYS partition, narrowed to the user's sort-key prefix) when f.UserID is
-// set, gsi2 (the team's partition) when only f.TeamID is, gsi1's whole KEYS
-// partition otherwise. Rotation records are filtered out.
-func keyListQuery(f keys.KeyFilter) *dynamodb.QueryInput {
+// keyListQuery is the Query for the current keys matching f (and, with
+// rotated, for the rotation records in the same index too): gsi1 (the KEYS
+// partition, narrowed to the user's sort-key prefix) when f.UserID is set,
+// gsi2 (the team's partition, which has no rotation records) when only
+// f.TeamID is, gsi1's whole KEYS partition otherwise.
+func keyListQuery(f keys.KeyFilter, rotated bool) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
-		ExpressionAttributeNames:  map[string]string{"#rt": attrRotatedTo},
+		ExpressionAttributeNames:  map[string]string{},
 		ExpressionAttributeValues: item{},
 	}
-	filter := "attribute_not_exists(#rt)"
+	var filter []string
+	if !rotated {
+		in.ExpressionAttributeNames["#rt"] = attrRotatedTo
+		filter = append(filter, "attribute_not_exists(#rt)")
+	}
 	switch {
 	case f.UserID != "":
 		in.IndexName = aws.String(IndexByUser)
@@ -741,11 +779,11 @@ func keyListQuery(f keys.KeyFilter) *dynamodb.QueryInput {
 		in.ExpressionAttributeValues[":u"] = s(userKeysPrefix(f.UserID))
 		in.ExpressionAttributeValues[":uid"] = s(f.UserID)
 		in.ExpressionAttributeNames["#uid"] = attrUserID
-		filter += " AND #uid = :uid"
+		filter = append(filter, "#uid = :uid")
 		if f.TeamID != "" {
 			in.ExpressionAttributeValues[":tid"] = s(f.TeamID)
 			in.ExpressionAttributeNames["#tid"] = attrTeamID
-			filter += " AND #tid = :tid"
+			filter = append(filter, "#tid = :tid")
 		}
 	case f.TeamID != "":
 		in.IndexName = aws.String(IndexByTeam)
@@ -756,7 +794,12 @@ func keyListQuery(f keys.KeyFilter) *dynamodb.QueryInput {
 		in.KeyConditionExpression = aws.String("gsi1pk = :p")
 		in.ExpressionAttributeValues[":p"] = s(gsiAllKeys)
 	}
-	in.FilterExpression = aws.String(filter)
+	if len(filter) > 0 {
+		in.FilterExpression = aws.String(strings.Join(filter, " AND "))
+	}
+	if len(in.ExpressionAttributeNames) == 0 {
+		in.ExpressionAttributeNames = nil
+	}
 	return in
 }
 
