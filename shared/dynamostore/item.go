@@ -16,7 +16,7 @@ import (
 //
 //	entity   pk              sk      gsi1pk  gsi1sk                         gsi2pk        gsi2sk
 //	key      KEY#<token>     KEY     KEYS    U#<user_id>#<created>#<token>  TEAM#<team>   <created>#<token>
-//	rotation KEY#<token>     KEY     KEYS    U#<user_id>#<created>#<token>  -             -
+//	rotation KEY#<token>     KEY     KEYS    U#<user_id>#<created>#<token>  TEAM#<team>   <created>#<token>
 //	alias    ALIAS#<alias>   ALIAS   -       -                              -             -
 //	user     USER#<user_id>  USER    USERS   <user_id>                      -             -
 //	team     TEAM#<team_id>  TEAM    TEAMS   <team_id>                      -             -
@@ -29,8 +29,10 @@ import (
 //
 // Record fields are stored as top-level attributes under their JSON names
 // (token, user_id, expires, …), so items read naturally in the console and
-// in exports. A rotation record is a key item with rotated_to set; it has no
-// gsi2 attributes, so team listings never see it.
+// in exports. A rotation record is a key item with rotated_to set; it is
+// in both indexes like the key it was (listings of current keys filter it
+// out), so that a listing that must not miss a just-regenerated key can
+// follow it (ListKeys).
 const (
 	prefixKey   = "KEY#"
 	prefixAlias = "ALIAS#"
@@ -139,7 +141,7 @@ func encodeKey(k *keys.Key, ver int64, rotatedFrom []string) (item, error) {
 	// one order (keys.Store.ListKeyPage).
 	it[attrGSI1PK] = s(gsiAllKeys)
 	it[attrGSI1SK] = s(keys.KeyListOrder(k))
-	if k.TeamID != "" && k.RotatedTo == "" {
+	if k.TeamID != "" {
 		it[attrGSI2PK] = s(prefixTeam + k.TeamID)
 		it[attrGSI2SK] = s(keys.OwnerListOrder(k))
 	}

@@ -653,17 +653,19 @@ func retryConflicts(f func() error) error {
 // ListKeys implements keys.Store with one paginated Query (keyListQuery),
 // decoding every key it finds.
 //
-// With a user, the Query also returns the user's rotation records, and a
-// current key that one points at but the Query did not return is read
-// directly (strongly consistent). The index is eventually consistent, and
-// a regenerate changes two items in it: for a moment it can show the old
-// token as a rotation record but not yet the new key. Without this, a key
-// regenerated just before its user is blocked would be missing from the
-// listing the block ends grace periods from, and its old secret would work
-// again after the unblock. (A team's index has no rotation records; that
-// window stays for teams, docs/security.md.)
+// With a user or a team, the Query also returns their rotation records,
+// and a current key that one points at but the Query did not return is
+// read directly (strongly consistent). The indexes are eventually
+// consistent, and a regenerate changes two items in them: for a moment
+// they can show the old token as a rotation record but not yet the new
+// key. Without this, a key regenerated just before its user or team is
+// blocked would be missing from the listing the block ends grace periods
+// from, and its old secret would work again after the unblock. (Rotation
+// records written before they were put in gsi2 are not there; they end
+// with their grace periods.)
 func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, error) {
-	items, err := st.query(ctx, keyListQuery(f, f.UserID != ""))
+	follow := f.UserID != "" || f.TeamID != ""
+	items, err := st.query(ctx, keyListQuery(f, follow))
 	if err != nil {
 		return nil, fmt.Errorf("listing keys: %w", err)
 	}
@@ -694,7 +696,7 @@ func (st *Store) ListKeys(ctx context.Context, f keys.KeyFilter) ([]*keys.Key, e
 		if err != nil {
 			return nil, fmt.Errorf("listing keys: %w", err)
 		}
-		if k := rec.key; k.RotatedTo == "" && k.UserID == f.UserID && (f.TeamID == "" || k.TeamID == f.TeamID) {
+		if k := rec.key; k.RotatedTo == "" && (f.UserID == "" || k.UserID == f.UserID) && (f.TeamID == "" || k.TeamID == f.TeamID) {
 			out = append(out, k)
 		}
 	}
@@ -759,8 +761,8 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 // keyListQuery is the Query for the current keys matching f (and, with
 // rotated, for the rotation records in the same index too): gsi1 (the KEYS
 // partition, narrowed to the user's sort-key prefix) when f.UserID is set,
-// gsi2 (the team's partition, which has no rotation records) when only
-// f.TeamID is, gsi1's whole KEYS partition otherwise.
+// gsi2 (the team's partition) when only f.TeamID is, gsi1's whole KEYS
+// partition otherwise.
 func keyListQuery(f keys.KeyFilter, rotated bool) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		ExpressionAttributeNames:  map[string]string{},

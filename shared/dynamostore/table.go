@@ -26,8 +26,8 @@ const (
 	// IndexByUser (gsi1) holds every key under one partition, sorted by
 	// user, and the user and team lists.
 	IndexByUser = "gsi1"
-	// IndexByTeam (gsi2) holds current keys that have a team, one partition
-	// per team.
+	// IndexByTeam (gsi2) holds keys (and rotation records) that have a
+	// team, one partition per team.
 	IndexByTeam = "gsi2"
 )
 
