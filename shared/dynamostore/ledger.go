@@ -620,7 +620,7 @@ func (st *Store) Renew(ctx context.Context, l *ledger.Lease, until time.Time) er
 	}
 	var lost []string
 	for _, p := range l.Parties {
-		if !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+		if !l.Holds(p) {
 			continue
 		}
 		e := newExpr()
@@ -771,7 +771,7 @@ func (st *Store) settleRound(ctx context.Context, s *settlement, use func(int, c
 // whether it is still held, the write's condition checks).
 func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.LeaseHold {
 	p := l.Parties[i]
-	if !l.Admitted || !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+	if !l.Holds(p) {
 		return nil
 	}
 	if !cached {
@@ -797,7 +797,7 @@ func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.Leas
 func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time, hold *ledger.LeaseHold) *expr {
 	e := newExpr()
 	var give ledger.Nanos
-	if l.Admitted && p.Limits.Enforced() && ledger.NeedsLease(p.Limits, l.Reserved) {
+	if l.Holds(p) {
 		e.names["#rid"] = l.RequestID
 		if hold != nil {
 			e.remove = append(e.remove, "leases.#rid")

@@ -63,6 +63,11 @@ func NeedsLease(l Limits, reserve Nanos) bool {
 	return l.MaxParallel > 0 || (l.MaxBudget != nil && reserve > 0)
 }
 
+// Holds reports whether l holds a lease on party p (one of l.Parties):
+// l was admitted and p's limits need one (NeedsLease; such limits are
+// always Enforced).
+func (l *Lease) Holds(p Party) bool { return l.Admitted && NeedsLease(p.Limits, l.Reserved) }
+
 // BudgetNeed is the room an admission needs under a budget: Reserve, and at
 // least one nano-dollar, so that a party whose spend has reached MaxBudget is
 // refused even by a request that reserves nothing (LiteLLM refuses when
