@@ -305,9 +305,9 @@ func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
 	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
 	// Text fields come partly from upstreams (the model) and must never
 	// make a record too large to store, which would lose the charge.
-	r.Model = truncateUTF8(r.Model, MaxRecordText)
-	r.UsageSource = truncateUTF8(r.UsageSource, MaxRecordText)
-	r.KeyAlias = truncateUTF8(r.KeyAlias, 4*MaxRecordText)
+	r.Model = TruncateUTF8(r.Model, MaxRecordText)
+	r.UsageSource = TruncateUTF8(r.UsageSource, MaxRecordText)
+	r.KeyAlias = TruncateUTF8(r.KeyAlias, 4*MaxRecordText)
 	r.EndTime = at.UTC()
 	r.StartTime = r.StartTime.UTC()
 	if !r.Expires.IsZero() {
@@ -319,8 +319,8 @@ func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
 // MaxRecordText bounds a usage record's model and usage_source.
 const MaxRecordText = 256
 
-// truncateUTF8 cuts s to at most n bytes at a UTF-8 boundary.
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes at a UTF-8 boundary.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
