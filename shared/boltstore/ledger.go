@@ -146,7 +146,7 @@ func (s *Store) Renew(ctx context.Context, l *ledger.Lease, until time.Time) err
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		lost = nil
 		for _, p := range l.Parties {
-			if !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+			if !l.Holds(p) {
 				continue
 			}
 			c, err := getCounter(tx, p.Subject)
@@ -201,7 +201,7 @@ func (s *Store) Settle(ctx context.Context, l *ledger.Lease, c ledger.Charge, re
 			if err != nil {
 				return err
 			}
-			if l.Admitted && p.Limits.Enforced() && ledger.NeedsLease(p.Limits, l.Reserved) {
+			if l.Holds(p) {
 				ctr.Release(l.RequestID)
 			}
 			if ctr.Charge(p.Limits, c.Cost, c.InputTokens+c.OutputTokens, at) {

@@ -69,13 +69,8 @@ func (m *Metering) PricedName(model string) string {
 // entry for the exact name, else for the name without its date suffix
 // (gpt-4o-2024-08-06 → gpt-4o), else the endpoint's default prices.
 func (m *Metering) Price(model string) TokenPrices {
-	if p, ok := m.ModelCosts[model]; ok {
-		return p
-	}
-	if base := datedSuffix.ReplaceAllString(model, ""); base != model {
-		if p, ok := m.ModelCosts[base]; ok {
-			return p
-		}
+	if name := m.PricedName(model); name != "" {
+		return m.ModelCosts[name]
 	}
 	return m.Prices
 }

@@ -50,6 +50,11 @@ func TestMeteringConfig(t *testing.T) {
 		{"unknown model → default", oa.Price("gpt-4o"), TokenPrices{InputCostPerToken: 0.0000025, OutputCostPerToken: 0.00001}},
 		{"prefix is not a match", oa.Price("gpt-4o-mini-high"), TokenPrices{InputCostPerToken: 0.0000025, OutputCostPerToken: 0.00001}},
 		{"max price", oa.MaxPrice(), TokenPrices{InputCostPerToken: 0.0000025, OutputCostPerToken: 0.00001}},
+		{"max price from model_costs", (&Metering{Prices: TokenPrices{InputCostPerToken: 2, OutputCostPerToken: 1},
+			ModelCosts: map[string]TokenPrices{"a": {InputCostPerToken: 1, OutputCostPerToken: 3}}}).MaxPrice(),
+			TokenPrices{InputCostPerToken: 2, OutputCostPerToken: 3}},
+		{"priced name of a snapshot", oa.PricedName("gpt-4o-mini-2024-07-18"), "gpt-4o-mini"},
+		{"priced name of an unknown model", oa.PricedName("gpt-4o"), ""},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

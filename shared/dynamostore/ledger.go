@@ -239,36 +239,34 @@ func (st *Store) txUpdate(key ledgerItem, e *expr) types.TransactWriteItem {
 
 // updateOne applies one update; a failed condition is errLedgerRetry.
 func (st *Store) updateOne(ctx context.Context, key ledgerItem, e *expr) error {
-	_, err := st.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(st.table), Key: key, UpdateExpression: aws.String(e.update()),
-		ConditionExpression: e.condition(), ExpressionAttributeNames: nilIfEmpty(e.names), ExpressionAttributeValues: nilIfEmpty(e.vals),
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return errLedgerRetry
-	}
-	if err != nil {
-		return fmt.Errorf("update item: %w", err)
-	}
-	return nil
+	_, err := st.updateItem(ctx, key, e, "")
+	return err
 }
 
 // updateNew is updateOne returning the item as written (ReturnValues
 // ALL_NEW: no read units are charged for it).
 func (st *Store) updateNew(ctx context.Context, key ledgerItem, e *expr) (counterState, error) {
+	out, err := st.updateItem(ctx, key, e, types.ReturnValueAllNew)
+	if err != nil {
+		return counterState{}, err
+	}
+	return decodeCounter(out.Attributes)
+}
+
+func (st *Store) updateItem(ctx context.Context, key ledgerItem, e *expr, rv types.ReturnValue) (*dynamodb.UpdateItemOutput, error) {
 	out, err := st.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(st.table), Key: key, UpdateExpression: aws.String(e.update()),
 		ConditionExpression: e.condition(), ExpressionAttributeNames: nilIfEmpty(e.names), ExpressionAttributeValues: nilIfEmpty(e.vals),
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues: rv,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return counterState{}, errLedgerRetry
+		return nil, errLedgerRetry
 	}
 	if err != nil {
-		return counterState{}, fmt.Errorf("update item: %w", err)
+		return nil, fmt.Errorf("update item: %w", err)
 	}
-	return decodeCounter(out.Attributes)
+	return out, nil
 }
 
 // transact applies items atomically. A cancelled transaction returns
@@ -622,7 +620,7 @@ func (st *Store) Renew(ctx context.Context, l *ledger.Lease, until time.Time) er
 	}
 	var lost []string
 	for _, p := range l.Parties {
-		if !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+		if !l.Holds(p) {
 			continue
 		}
 		e := newExpr()
@@ -773,7 +771,7 @@ func (st *Store) settleRound(ctx context.Context, s *settlement, use func(int, c
 // whether it is still held, the write's condition checks).
 func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.LeaseHold {
 	p := l.Parties[i]
-	if !l.Admitted || !p.Limits.Enforced() || !ledger.NeedsLease(p.Limits, l.Reserved) {
+	if !l.Holds(p) {
 		return nil
 	}
 	if !cached {
@@ -799,7 +797,7 @@ func heldLease(l *ledger.Lease, i int, c counterState, cached bool) *ledger.Leas
 func settleExpr(p ledger.Party, l *ledger.Lease, ch ledger.Charge, c counterState, at time.Time, hold *ledger.LeaseHold) *expr {
 	e := newExpr()
 	var give ledger.Nanos
-	if l.Admitted && p.Limits.Enforced() && ledger.NeedsLease(p.Limits, l.Reserved) {
+	if l.Holds(p) {
 		e.names["#rid"] = l.RequestID
 		if hold != nil {
 			e.remove = append(e.remove, "leases.#rid")

@@ -26,6 +26,9 @@ func TestLedgerCacheBounded(t *testing.T) {
 	// nothing remembered.
 	got.Leases["r1"] = ledger.LeaseHold{Exp: 2}
 	c.Leases["r1"] = ledger.LeaseHold{Exp: 3}
+	if again, _ := cc.get(last); again.Leases["r1"].Exp != 1 {
+		t.Errorf("lease expiry after changing the copies: %d; want 1", again.Leases["r1"].Exp)
+	}
 	cc.renewed(last, "r1", 4)
 	if again, _ := cc.get(last); again.Leases["r1"].Exp != 4 {
 		t.Errorf("lease expiry after renewed(4): %d; want 4", again.Leases["r1"].Exp)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/keywaygw/keyway/shared/config"
 	"github.com/keywaygw/keyway/shared/ledger"
@@ -136,18 +135,6 @@ func clampTokens(n int64) int64 { return min(max(n, 0), maxTokens) }
 // CloudWatch's 256 KB event limit.
 const MaxModelBytes = 256
 
-// capModel cuts a model name to MaxModelBytes at a UTF-8 boundary.
-func capModel(m string) string {
-	if len(m) <= MaxModelBytes {
-		return m
-	}
-	cut := MaxModelBytes
-	for cut > 0 && !utf8.RuneStart(m[cut]) {
-		cut--
-	}
-	return m[:cut]
-}
-
 // result prices the metered usage for a response that ended with status.
 // cost = cost_per_request + uncached input tokens × input price + cached
 // input tokens × cache price + output tokens × output price, for the model
@@ -182,7 +169,7 @@ func (o *observer) result(status int) metered {
 		}
 	}
 	u := &out.u
-	u.Model = capModel(u.Model)
+	u.Model = ledger.TruncateUTF8(u.Model, MaxModelBytes)
 	u.InputTokens, u.OutputTokens = clampTokens(u.InputTokens), clampTokens(u.OutputTokens)
 	u.CachedInputTokens = clampTokens(u.CachedInputTokens)
 	out.cost = flat

@@ -63,6 +63,11 @@ func NeedsLease(l Limits, reserve Nanos) bool {
 	return l.MaxParallel > 0 || (l.MaxBudget != nil && reserve > 0)
 }
 
+// Holds reports whether l holds a lease on party p (one of l.Parties):
+// l was admitted and p's limits need one (NeedsLease; such limits are
+// always Enforced).
+func (l *Lease) Holds(p Party) bool { return l.Admitted && NeedsLease(p.Limits, l.Reserved) }
+
 // BudgetNeed is the room an admission needs under a budget: Reserve, and at
 // least one nano-dollar, so that a party whose spend has reached MaxBudget is
 // refused even by a request that reserves nothing (LiteLLM refuses when
@@ -300,9 +305,9 @@ func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
 	r.InputTokens, r.OutputTokens = c.InputTokens, c.OutputTokens
 	// Text fields come partly from upstreams (the model) and must never
 	// make a record too large to store, which would lose the charge.
-	r.Model = truncateUTF8(r.Model, MaxRecordText)
-	r.UsageSource = truncateUTF8(r.UsageSource, MaxRecordText)
-	r.KeyAlias = truncateUTF8(r.KeyAlias, 4*MaxRecordText)
+	r.Model = TruncateUTF8(r.Model, MaxRecordText)
+	r.UsageSource = TruncateUTF8(r.UsageSource, MaxRecordText)
+	r.KeyAlias = TruncateUTF8(r.KeyAlias, 4*MaxRecordText)
 	r.EndTime = at.UTC()
 	r.StartTime = r.StartTime.UTC()
 	if !r.Expires.IsZero() {
@@ -314,8 +319,8 @@ func SettledRecord(l *Lease, c Charge, rec *Record, at time.Time) *Record {
 // MaxRecordText bounds a usage record's model and usage_source.
 const MaxRecordText = 256
 
-// truncateUTF8 cuts s to at most n bytes at a UTF-8 boundary.
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes at a UTF-8 boundary.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -37,3 +37,21 @@ func TestCursorRoundTrip(t *testing.T) {
 		t.Errorf("cursor round trip: got %q, %v; want %q", got, err, k)
 	}
 }
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc"},
+		{"aé", 2, "a"}, // é is 2 bytes: never cut in half
+		{"aé", 3, "aé"},
+		{"€", 2, ""},
+	} {
+		if got := TruncateUTF8(c.s, c.n); got != c.want {
+			t.Errorf("TruncateUTF8(%q, %d) = %q; want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

@@ -435,6 +435,10 @@ func testBudgetReachedZeroReserve(t *testing.T, st ledger.Store) {
 	l := mustAdmit(t, st, admission(T0, 0, p))
 	settle(t, st, l, ledger.FromDollars(0.01), T0)
 	mustDeny(t, st, admission(T0, 0, p), ledger.LimitBudget, p.Subject)
+	// max_budget 0 is reached by spend 0: every call is refused, even
+	// one that reserves nothing (LiteLLM: spend >= max_budget).
+	zero := ledger.Party{Subject: key("k0"), Limits: ledger.Limits{MaxBudget: nanos(0)}}
+	mustDeny(t, st, admission(T0, 0, zero), ledger.LimitBudget, zero.Subject)
 }
 
 func testTPM(t *testing.T, st ledger.Store) {
