@@ -24,6 +24,10 @@ var notEnforced = map[string]string{
 		"restrict a key with allowed_routes / allowed_passthrough_routes",
 	"spend": "spend cannot be set: it is kept by the usage ledger and only metered calls change it " +
 		"(use budget_duration to have it return to 0 each period)",
+	"key_type": "key_type is stored and returned but not enforced: the key may call every route its role and " +
+		"allowed_routes admit; restrict it with allowed_routes",
+	"members_with_roles": "members_with_roles adds the team to each user's teams; the roles are stored and " +
+		"returned but not enforced (every member has the same rights in the team)",
 }
 
 // writeSchemas are the routes whose request bodies may set fields, with
