@@ -62,14 +62,13 @@ func (h *handler) userNew(c *call) (any, *apierr.Error) {
 	if e := h.checkTeams(c, teams, "teams"); e != nil {
 		return nil, e
 	}
+	// team_id joins teams; one already in teams was checked above.
 	teamID, hasTeam := v.str("team_id")
-	if hasTeam {
+	if hasTeam && !slices.Contains(teams, teamID) {
 		if e := h.teamExists(c, teamID, "team_id"); e != nil {
 			return nil, e
 		}
-		if !slices.Contains(teams, teamID) {
-			teams = append(teams, teamID)
-		}
+		teams = append(teams, teamID)
 	}
 	autoKey := true
 	if b, ok := v.boolean("auto_create_key"); ok {
