@@ -261,6 +261,32 @@ func (h *handler) retrying(c *call, attempt func() *apierr.Error) *apierr.Error 
 	return errConflict
 }
 
+// modifyRecord runs change on the latest stored user or team id in one
+// store step (write: keys.Store.ModifyUser or ModifyTeam), retrying lost
+// races: only the request's fields change, so a concurrent change (a
+// block, a demotion) is never undone. A store error is answered naming
+// what and param.
+func modifyRecord[T any](h *handler, c *call, write func(context.Context, string, func(*T) error) (*T, error), id, what, param string, change func(*T) *apierr.Error) (*T, *apierr.Error) {
+	var rec *T
+	e := h.retrying(c, func() *apierr.Error {
+		var err error
+		rec, err = write(c.ctx, id, func(r *T) error {
+			if e := change(r); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if err != nil {
+			return h.storeErr(c, err, what, param)
+		}
+		return nil
+	})
+	return rec, e
+}
+
 // storeErr maps a store error to the response: ErrNotFound is a 404 naming
 // what, ErrExists a 400 naming the field, ErrConflict errConflict (409),
 // anything else a 503 (fail closed), logged without secrets (stores only

@@ -211,27 +211,13 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	// the request's fields change, so a concurrent demotion or block is
 	// never undone, and a loop of self-updates cannot starve an admin's.
 	now := h.utcNow()
-	var u *keys.User
-	e = h.retrying(c, func() *apierr.Error {
-		var err error
-		u, err = h.store.ModifyUser(c.ctx, uid, func(u *keys.User) error {
-			applyUser(u, v)
-			if v.has("teams") {
-				u.Teams = teams
-			}
-			u.UpdatedAt = now
-			if e := checkRecordSize(u); e != nil {
-				return fnErr{e}
-			}
-			return nil
-		})
-		if e := asAPI(err); e != nil {
-			return e
+	u, e := modifyRecord(h, c, h.store.ModifyUser, uid, "user "+quote(uid), "user_id", func(u *keys.User) *apierr.Error {
+		applyUser(u, v)
+		if v.has("teams") {
+			u.Teams = teams
 		}
-		if err != nil {
-			return h.storeErr(c, err, "user "+quote(uid), "user_id")
-		}
-		return nil
+		u.UpdatedAt = now
+		return checkRecordSize(u)
 	})
 	if e != nil {
 		return nil, e
