@@ -327,33 +327,31 @@ func (h *handler) userList(c *call) (any, *apierr.Error) {
 		total int
 	)
 	switch {
-	case byIDs:
-		// Named users: read each, in id order as a listing would be.
-		slices.Sort(ids)
-		var kept []*keys.User
-		for _, id := range slices.Compact(ids) {
-			u, err := h.store.GetUser(c.ctx, id)
-			if isNotFound(err) {
-				continue
+	case byIDs || byRole:
+		var us []*keys.User
+		if byIDs {
+			// Named users: read each, in id order as a listing would be.
+			slices.Sort(ids)
+			for _, id := range slices.Compact(ids) {
+				u, err := h.store.GetUser(c.ctx, id)
+				if isNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return nil, h.storeErr(c, err, "users", "user_ids")
+				}
+				us = append(us, u)
 			}
-			if err != nil {
-				return nil, h.storeErr(c, err, "users", "user_ids")
+		} else {
+			// No index covers roles: read every user.
+			var err error
+			if us, err = h.store.ListUsers(c.ctx); err != nil {
+				return nil, h.storeErr(c, err, "users", "")
 			}
-			if !byRole || string(u.UserRole) == role {
-				kept = append(kept, u)
-			}
-		}
-		lo, hi, _ := pages(len(kept), page, size)
-		shown, total = kept[lo:hi], len(kept)
-	case byRole:
-		// No index covers roles: read every user.
-		us, err := h.store.ListUsers(c.ctx)
-		if err != nil {
-			return nil, h.storeErr(c, err, "users", "")
 		}
 		var kept []*keys.User
 		for _, u := range us {
-			if string(u.UserRole) == role {
+			if !byRole || string(u.UserRole) == role {
 				kept = append(kept, u)
 			}
 		}
