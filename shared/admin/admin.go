@@ -92,6 +92,9 @@ type call struct {
 	scope scope
 	// pathKey is the {key} of POST /key/{key}/regenerate.
 	pathKey string
+	// warnings are keyway_warnings for the fields the body set that
+	// Keyway stores without enforcing (body fills them in).
+	warnings []string
 }
 
 // New returns the admin API handler. Requests must carry an authenticated
@@ -178,17 +181,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.scope = sc
-	warnings := unenforcedWarnings(r, rt.op)
 	resp, e := rt.serve(h, c)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	if len(warnings) > 0 {
+	if len(c.warnings) > 0 {
 		h.log.Warn("admin write set fields Keyway does not enforce", "op", rt.op.String(), "actor", c.who.Actor(),
-			"request_id", reqlog.FromContext(c.ctx).RequestID, "fields", warningSummary(warnings))
+			"request_id", reqlog.FromContext(c.ctx).RequestID, "fields", warningSummary(c.warnings))
 	}
-	writeJSON(w, http.StatusOK, withWarnings(resp, warnings))
+	writeJSON(w, http.StatusOK, withWarnings(resp, c.warnings))
 }
 
 // redactPath shows a request path in a message without a key in it:
