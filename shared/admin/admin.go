@@ -92,6 +92,9 @@ type call struct {
 	scope scope
 	// pathKey is the {key} of POST /key/{key}/regenerate.
 	pathKey string
+	// warnings are keyway_warnings for the fields the body set that
+	// Keyway stores without enforcing (body fills them in).
+	warnings []string
 }
 
 // New returns the admin API handler. Requests must carry an authenticated
@@ -178,17 +181,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.scope = sc
-	warnings := unenforcedWarnings(r, rt.op)
 	resp, e := rt.serve(h, c)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	if len(warnings) > 0 {
+	if len(c.warnings) > 0 {
 		h.log.Warn("admin write set fields Keyway does not enforce", "op", rt.op.String(), "actor", c.who.Actor(),
-			"request_id", reqlog.FromContext(c.ctx).RequestID, "fields", warningSummary(warnings))
+			"request_id", reqlog.FromContext(c.ctx).RequestID, "fields", warningSummary(c.warnings))
 	}
-	writeJSON(w, http.StatusOK, withWarnings(resp, warnings))
+	writeJSON(w, http.StatusOK, withWarnings(resp, c.warnings))
 }
 
 // redactPath shows a request path in a message without a key in it:
@@ -259,6 +261,32 @@ func (h *handler) retrying(c *call, attempt func() *apierr.Error) *apierr.Error 
 		}
 	}
 	return errConflict
+}
+
+// modifyRecord runs change on the latest stored user or team id in one
+// store step (write: keys.Store.ModifyUser or ModifyTeam), retrying lost
+// races: only the request's fields change, so a concurrent change (a
+// block, a demotion) is never undone. A store error is answered naming
+// what and param.
+func modifyRecord[T any](h *handler, c *call, write func(context.Context, string, func(*T) error) (*T, error), id, what, param string, change func(*T) *apierr.Error) (*T, *apierr.Error) {
+	var rec *T
+	e := h.retrying(c, func() *apierr.Error {
+		var err error
+		rec, err = write(c.ctx, id, func(r *T) error {
+			if e := change(r); e != nil {
+				return fnErr{e}
+			}
+			return nil
+		})
+		if e := asAPI(err); e != nil {
+			return e
+		}
+		if err != nil {
+			return h.storeErr(c, err, what, param)
+		}
+		return nil
+	})
+	return rec, e
 }
 
 // storeErr maps a store error to the response: ErrNotFound is a 404 naming

@@ -10,7 +10,7 @@ import (
 
 // TestAttackOldSecretShortensCurrentKeyExpiry shows that an old secret in
 // its regenerate grace period can revoke the key's current secret: it may
-// not block or delete its own key (notOwnKey), but /key/update with a short
+// not block or delete its own key, but /key/update with a short
 // duration is accepted (checkExpiry only refuses durations *past* the grace
 // end), so the key — and with it the current secret — expires a second
 // later. docs/admin-api.md: an old secret "may not /key/delete or /key/block
@@ -23,22 +23,19 @@ func TestAttackOldSecretShortensCurrentKeyExpiry(t *testing.T) {
 	cur := e.must(testMaster, "POST", "/key/regenerate", obj("key", old, "grace_period", "1h")).str("key")
 
 	r := e.call(old, "POST", "/key/update", obj("key", cur, "duration", "1s"))
-	if r.status == http.StatusOK {
-		e.clock.add(2 * time.Second)
-		if a := e.call(cur, "GET", "/key/info", nil); a.status != http.StatusOK {
-			t.Errorf("old secret set duration=1s on its own key (200); the current secret then gets %d: the old secret revoked the current one", a.status)
-		}
-		return
-	}
 	if r.status != http.StatusForbidden {
 		t.Errorf("old secret shortening its own key's expiry: got %d %s; want 403", r.status, r.raw)
+	}
+	e.clock.add(2 * time.Second)
+	if a := e.call(cur, "GET", "/key/info", nil); a.status != http.StatusOK {
+		t.Errorf("the current secret after the old one set duration=1s: got %d; want 200 (the old secret revoked the current one)", a.status)
 	}
 }
 
 // TestAttackOldSecretBlocksOwnUser shows that an old secret can lock out the
 // holder of the current secret through the user record: /user/update
 // {blocked: true} on its own user is accepted (checkFields refuses only
-// blocked=false, and notOwnKey is only consulted on key routes), and a
+// blocked=false, and the old key-route guard did not apply), and a
 // blocked user's keys — the current secret included — are refused by the
 // gateway (auth.authorize: "the key's user is blocked") until an admin
 // unblocks. Same rule as above: an old secret must not revoke the current
@@ -172,9 +169,10 @@ func TestAttackInvisibleCharactersInIDs(t *testing.T) {
 	}
 }
 
-// TestAttackAdminOldSecretRevokesCurrent shows that notOwnKey, the only
-// guard against an old secret revoking its key's current secret, covers
-// /key/delete and /key/block alone. An old secret of a proxy_admin's key
+// TestAttackAdminOldSecretRevokesCurrent: a guard against an old secret
+// revoking its key's current secret that covered /key/delete and
+// /key/block alone (now: authorize refuses every write from an old secret)
+// was not enough. An old secret of a proxy_admin's key
 // (still admin during its grace period) can delete the key by other routes:
 // /user/delete of its own user (deletes every key the user owns, the
 // current secret with them) or /team/delete of the key's team (deletes the
@@ -211,8 +209,8 @@ func TestAttackAdminOldSecretRevokesCurrent(t *testing.T) {
 	}
 }
 
-// TestAttackOldSecretLaundersThroughMintedKey shows that the notOwnKey guard
-// (an old secret may not /key/delete or /key/block its own key) is bypassed
+// TestAttackOldSecretLaundersThroughMintedKey: a guard that only kept an
+// old secret from /key/delete or /key/block of its own key was bypassed
 // in two calls: the old secret may /key/generate (documented: the new key
 // expires at the grace end), and the minted key is not an old secret, so it
 // may block or delete any key of the same user — the rotated key included,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/keywaygw/keyway/shared/auth"
 	"github.com/keywaygw/keyway/shared/keys"
-	"github.com/keywaygw/keyway/shared/ledger"
 )
 
 // newBlockEnv is newEnv whose stand-in gateway also refuses (403) a key
@@ -22,32 +20,14 @@ import (
 func newBlockEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
-	led, _ := e.store.(ledger.Store)
-	h := New(Options{
-		Store:  e.store,
-		Ledger: led,
-		Invalidate: func(tokens ...string) {
-			e.mu.Lock()
-			e.purged = append(e.purged, tokens)
-			e.mu.Unlock()
-		},
-		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Now:    e.clock.now,
-	})
 	e.srv.Close()
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := auth.Credential(r.Header)
-		p, ok := e.principal(r.Context(), secret)
-		if !ok {
-			http.Error(w, `{"error":{"message":"Authentication Error","code":"401"}}`, http.StatusUnauthorized)
-			return
-		}
-		if (p.User != nil && p.User.Blocked) || (p.Team != nil && p.Team.Blocked) {
+	e.srv = httptest.NewServer(e.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := auth.FromContext(r.Context()); (p.User != nil && p.User.Blocked) || (p.Team != nil && p.Team.Blocked) {
 			http.Error(w, `{"error":{"message":"blocked","code":"403"}}`, http.StatusForbidden)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
-	}))
+		e.admin.ServeHTTP(w, r)
+	})))
 	return e
 }
 

@@ -124,30 +124,25 @@ func TestAttackKeyListWhileWriting(t *testing.T) {
 	aliceKey, _ := e.newKey(obj("user_id", "alice"))
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	defer func() { close(stop); wg.Wait() }() // on a Fatalf too
 	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := e.try(testMaster, "POST", "/key/generate", obj("user_id", "alice"))
-				if err != nil || r.status != 200 {
-					t.Errorf("generate: %v %d", err, r.status)
-					return
-				}
-				if i%2 == w {
-					tok, _ := r.body["token"].(string)
-					if r, err := e.try(testMaster, "POST", "/key/delete", obj("keys", []string{tok})); err != nil || r.status != 200 {
-						t.Errorf("delete: %v %d %s", err, r.status, r.raw)
-						return
-					}
+		loop(&wg, stop, func(i int) {
+			if t.Failed() {
+				<-stop // one error is enough
+				return
+			}
+			r, err := e.try(testMaster, "POST", "/key/generate", obj("user_id", "alice"))
+			if err != nil || r.status != 200 {
+				t.Errorf("generate: %v %d", err, r.status)
+				return
+			}
+			if i%2 == w {
+				tok, _ := r.body["token"].(string)
+				if r, err := e.try(testMaster, "POST", "/key/delete", obj("keys", []string{tok})); err != nil || r.status != 200 {
+					t.Errorf("delete: %v %d %s", err, r.status, r.raw)
 				}
 			}
-		}()
+		})
 	}
 	for range 40 {
 		for _, secret := range []string{testMaster, aliceKey} {
@@ -171,6 +166,4 @@ func TestAttackKeyListWhileWriting(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	wg.Wait()
 }

@@ -759,7 +759,11 @@ func (c *call) body(s schema) (*values, *apierr.Error) {
 	if e != nil {
 		return nil, e
 	}
-	return decode(raw, s, policy[c.op].route)
+	v, e := decode(raw, s, policy[c.op].route)
+	if e == nil {
+		c.warnings = unenforcedWarnings(raw, s)
+	}
+	return v, e
 }
 
 // query decodes the call's query parameters against s.

@@ -30,6 +30,7 @@ type env struct {
 	t      *testing.T
 	store  keys.Store
 	srv    *httptest.Server
+	admin  http.Handler // the admin API srv serves, behind authenticate
 	logs   *syncBuffer
 	clock  *clock
 	mu     sync.Mutex
@@ -80,7 +81,7 @@ func newEnvOn(t *testing.T, st keys.Store, wrap func(keys.Store) keys.Store) *en
 		hs = wrap(st)
 	}
 	led, _ := st.(ledger.Store) // both stores keep the ledger too
-	h := New(Options{
+	e.admin = New(Options{
 		Store:  hs,
 		Ledger: led,
 		Invalidate: func(tokens ...string) {
@@ -91,7 +92,7 @@ func newEnvOn(t *testing.T, st keys.Store, wrap func(keys.Store) keys.Store) *en
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Now:    e.clock.now,
 	})
-	e.srv = httptest.NewServer(e.authenticate(h))
+	e.srv = httptest.NewServer(e.authenticate(e.admin))
 	t.Cleanup(func() {
 		e.srv.Close()
 		st.Close()

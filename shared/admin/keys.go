@@ -521,11 +521,6 @@ func (h *handler) keyUpdate(c *call) (any, *apierr.Error) {
 	if e := c.canKey(k, param); e != nil {
 		return nil, e
 	}
-	if b, _ := v.boolean("blocked"); b {
-		if e := c.notOwnKey(k, "block", "blocked"); e != nil {
-			return nil, e
-		}
-	}
 	if e := h.checkKeyChange(c, k, v); e != nil {
 		return nil, e
 	}
@@ -588,9 +583,6 @@ func (h *handler) keyDelete(c *call) (any, *apierr.Error) {
 	deleted := []string{}
 	add := func(k *keys.Key, param string) *apierr.Error {
 		if e := c.canKey(k, param); e != nil {
-			return e
-		}
-		if e := c.notOwnKey(k, "delete", param); e != nil {
 			return e
 		}
 		if !seen[stableID(k)] {
@@ -851,9 +843,6 @@ func (h *handler) keyRegenerate(c *call) (any, *apierr.Error) {
 	if ref == "" {
 		return nil, apierr.BadRequest("key", "key (the key or its token) is required")
 	}
-	if c.who.OldSecret {
-		return nil, apierr.Forbidden("an old secret in its regenerate grace period may not regenerate keys; use the key's current secret").WithParam("key")
-	}
 	secret, e := h.newSecret(c, v, "new_key")
 	if e != nil {
 		return nil, e
@@ -969,9 +958,6 @@ func (h *handler) setBlocked(c *call, blocked bool) (any, *apierr.Error) {
 		return nil, e
 	}
 	if e := c.canKey(k, "key"); e != nil {
-		return nil, e
-	}
-	if e := c.notOwnKey(k, "block", "key"); e != nil {
 		return nil, e
 	}
 	now := h.utcNow()

@@ -131,4 +131,8 @@ func TestUserListPagesCoverEveryUserOnce(t *testing.T) {
 	} else if us := r.body["users"].([]any); us[0].(map[string]any)["user_id"] != "u01" {
 		t.Errorf("/user/list?user_ids: got %v first; want u01 (id order)", us[0].(map[string]any)["user_id"])
 	}
+	r = e.must(testMaster, "GET", "/user/list?user_ids=u05,u04,u01&role=proxy_admin_viewer", nil)
+	if us, _ := r.body["users"].([]any); r.body["total"] != float64(1) || len(us) != 1 || us[0].(map[string]any)["user_id"] != "u04" {
+		t.Errorf("/user/list?user_ids=u05,u04,u01&role=proxy_admin_viewer: got %s; want u04 alone", r.raw)
+	}
 }

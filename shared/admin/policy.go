@@ -205,17 +205,6 @@ func (c *call) canKey(k *keys.Key, param string) *apierr.Error {
 	return keyNotFound(param)
 }
 
-// notOwnKey refuses an old secret (inside a regenerate grace period) the
-// operations that would revoke the key's current secret: deleting or
-// blocking its own key (regenerating is refused outright). Whoever holds
-// only an old secret must not be able to lock out the holder of the new one.
-func (c *call) notOwnKey(k *keys.Key, verb, param string) *apierr.Error {
-	if !c.who.OldSecret || c.who.Key == nil || k.TokenID != c.who.Key.TokenID {
-		return nil
-	}
-	return apierr.Forbidden("an old secret in its regenerate grace period may not " + verb + " its own key; use the key's current secret").WithParam(param)
-}
-
 // canUser decides whether the caller may act on the user userID; param is
 // the request field that named it. Another user is "not found".
 func (c *call) canUser(userID, param string) *apierr.Error {
@@ -363,29 +352,24 @@ func cloneLimits(l keys.Limits) keys.Limits {
 }
 
 // expiryBound is the latest expiry the caller may give a key: the calling
-// key's own expiry when the caller is bound by its key (scope own), or,
-// whatever its scope, when it authenticated with an old secret (the grace
-// end: an old secret may make nothing that outlives it). Nil: no bound.
+// key's own expiry when the caller is bound by its key (scope own). Nil: no
+// bound. (An old secret in its grace period writes nothing: authorize.)
 func (c *call) expiryBound() *time.Time {
-	if c.who.Key == nil || (c.boundBy() == nil && !c.who.OldSecret) {
-		return nil
+	if ck := c.boundBy(); ck != nil {
+		return ck.Expires
 	}
-	return c.who.Key.Expires
+	return nil
 }
 
 // checkExpiry refuses an expiry (from duration) later than expiryBound: a
 // key may not extend itself, nor another key of its user, past its own
-// expiry, and an old secret nothing past its grace end.
+// expiry.
 func (c *call) checkExpiry(expires *time.Time) *apierr.Error {
 	b := c.expiryBound()
 	if b == nil || expires == nil || !expires.After(*b) {
 		return nil
 	}
-	what := "the calling key's own expiry"
-	if c.who.OldSecret {
-		what = "the end of the calling old secret's grace period"
-	}
-	return apierr.Forbidden(c.callerClass() + " may not set duration past " + what + " (" +
+	return apierr.Forbidden(c.callerClass() + " may not set duration past the calling key's own expiry (" +
 		b.UTC().Format(time.RFC3339) + "); ask a proxy admin for a longer-lived key").WithParam("duration")
 }
 

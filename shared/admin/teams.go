@@ -61,16 +61,10 @@ func (h *handler) teamNew(c *call) (any, *apierr.Error) {
 		return nil, h.storeErr(c, err, "team", "team_id")
 	}
 	for _, m := range members {
-		e := h.retrying(c, func() *apierr.Error {
-			_, err := h.store.ModifyUser(c.ctx, m.UserID, func(u *keys.User) error {
-				if !slices.Contains(u.Teams, tid) {
-					u.Teams = append(u.Teams, tid)
-					u.UpdatedAt = now
-				}
-				return nil
-			})
-			if err != nil {
-				return h.storeErr(c, err, "user "+quote(m.UserID), "members_with_roles")
+		_, e := modifyRecord(h, c, h.store.ModifyUser, m.UserID, "user "+quote(m.UserID), "members_with_roles", func(u *keys.User) *apierr.Error {
+			if !slices.Contains(u.Teams, tid) {
+				u.Teams = append(u.Teams, tid)
+				u.UpdatedAt = now
 			}
 			return nil
 		})
@@ -131,24 +125,10 @@ func (h *handler) teamUpdate(c *call) (any, *apierr.Error) {
 		return nil, apierr.BadRequest("team_id", "team_id is required")
 	}
 	now := h.utcNow()
-	var t *keys.Team
-	e = h.retrying(c, func() *apierr.Error {
-		var err error
-		t, err = h.store.ModifyTeam(c.ctx, tid, func(t *keys.Team) error {
-			applyTeam(t, v)
-			t.UpdatedAt = now
-			if e := checkRecordSize(t); e != nil {
-				return fnErr{e}
-			}
-			return nil
-		})
-		if e := asAPI(err); e != nil {
-			return e
-		}
-		if err != nil {
-			return h.storeErr(c, err, "team "+quote(tid), "team_id")
-		}
-		return nil
+	t, e := modifyRecord(h, c, h.store.ModifyTeam, tid, "team "+quote(tid), "team_id", func(t *keys.Team) *apierr.Error {
+		applyTeam(t, v)
+		t.UpdatedAt = now
+		return checkRecordSize(t)
 	})
 	if e != nil {
 		return nil, e

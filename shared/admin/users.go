@@ -62,14 +62,13 @@ func (h *handler) userNew(c *call) (any, *apierr.Error) {
 	if e := h.checkTeams(c, teams, "teams"); e != nil {
 		return nil, e
 	}
+	// team_id joins teams; one already in teams was checked above.
 	teamID, hasTeam := v.str("team_id")
-	if hasTeam {
+	if hasTeam && !slices.Contains(teams, teamID) {
 		if e := h.teamExists(c, teamID, "team_id"); e != nil {
 			return nil, e
 		}
-		if !slices.Contains(teams, teamID) {
-			teams = append(teams, teamID)
-		}
+		teams = append(teams, teamID)
 	}
 	autoKey := true
 	if b, ok := v.boolean("auto_create_key"); ok {
@@ -212,27 +211,13 @@ func (h *handler) userUpdate(c *call) (any, *apierr.Error) {
 	// the request's fields change, so a concurrent demotion or block is
 	// never undone, and a loop of self-updates cannot starve an admin's.
 	now := h.utcNow()
-	var u *keys.User
-	e = h.retrying(c, func() *apierr.Error {
-		var err error
-		u, err = h.store.ModifyUser(c.ctx, uid, func(u *keys.User) error {
-			applyUser(u, v)
-			if v.has("teams") {
-				u.Teams = teams
-			}
-			u.UpdatedAt = now
-			if e := checkRecordSize(u); e != nil {
-				return fnErr{e}
-			}
-			return nil
-		})
-		if e := asAPI(err); e != nil {
-			return e
+	u, e := modifyRecord(h, c, h.store.ModifyUser, uid, "user "+quote(uid), "user_id", func(u *keys.User) *apierr.Error {
+		applyUser(u, v)
+		if v.has("teams") {
+			u.Teams = teams
 		}
-		if err != nil {
-			return h.storeErr(c, err, "user "+quote(uid), "user_id")
-		}
-		return nil
+		u.UpdatedAt = now
+		return checkRecordSize(u)
 	})
 	if e != nil {
 		return nil, e
@@ -342,33 +327,31 @@ func (h *handler) userList(c *call) (any, *apierr.Error) {
 		total int
 	)
 	switch {
-	case byIDs:
-		// Named users: read each, in id order as a listing would be.
-		slices.Sort(ids)
-		var kept []*keys.User
-		for _, id := range slices.Compact(ids) {
-			u, err := h.store.GetUser(c.ctx, id)
-			if isNotFound(err) {
-				continue
+	case byIDs || byRole:
+		var us []*keys.User
+		if byIDs {
+			// Named users: read each, in id order as a listing would be.
+			slices.Sort(ids)
+			for _, id := range slices.Compact(ids) {
+				u, err := h.store.GetUser(c.ctx, id)
+				if isNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return nil, h.storeErr(c, err, "users", "user_ids")
+				}
+				us = append(us, u)
 			}
-			if err != nil {
-				return nil, h.storeErr(c, err, "users", "user_ids")
+		} else {
+			// No index covers roles: read every user.
+			var err error
+			if us, err = h.store.ListUsers(c.ctx); err != nil {
+				return nil, h.storeErr(c, err, "users", "")
 			}
-			if !byRole || string(u.UserRole) == role {
-				kept = append(kept, u)
-			}
-		}
-		lo, hi, _ := pages(len(kept), page, size)
-		shown, total = kept[lo:hi], len(kept)
-	case byRole:
-		// No index covers roles: read every user.
-		us, err := h.store.ListUsers(c.ctx)
-		if err != nil {
-			return nil, h.storeErr(c, err, "users", "")
 		}
 		var kept []*keys.User
 		for _, u := range us {
-			if string(u.UserRole) == role {
+			if !byRole || string(u.UserRole) == role {
 				kept = append(kept, u)
 			}
 		}

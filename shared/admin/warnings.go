@@ -3,8 +3,6 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
 )
@@ -24,33 +22,16 @@ var notEnforced = map[string]string{
 		"restrict a key with allowed_routes / allowed_passthrough_routes",
 	"spend": "spend cannot be set: it is kept by the usage ledger and only metered calls change it " +
 		"(use budget_duration to have it return to 0 each period)",
+	"key_type": "key_type is stored and returned but not enforced: the key may call every route its role and " +
+		"allowed_routes admit; restrict it with allowed_routes",
+	"members_with_roles": "members_with_roles adds the team to each user's teams; the roles are stored and " +
+		"returned but not enforced (every member has the same rights in the team)",
 }
 
-// writeSchemas are the routes whose request bodies may set fields, with
-// their schemas (for the extras: LiteLLM fields stored but not enforced).
-var writeSchemas = map[op]schema{
-	opKeyGenerate: keyGenerateSchema, opKeyUpdate: keyUpdateSchema, opKeyRegenerate: keyRegenerateSchema,
-	opUserNew: userNewSchema, opUserUpdate: userUpdateSchema,
-	opTeamNew: teamNewSchema, opTeamUpdate: teamUpdateSchema,
-}
-
-// unenforcedWarnings reads (and puts back) a write request's body and lists
-// a warning for each field it sets that Keyway stores without enforcing.
-// null and empty values set nothing and warn of nothing.
-func unenforcedWarnings(r *http.Request, o op) []string {
-	s, ok := writeSchemas[o]
-	if !ok || r.Body == nil {
-		return nil
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), r.Body))
-	if err != nil {
-		return nil
-	}
-	var body map[string]json.RawMessage
-	if json.Unmarshal(raw, &body) != nil {
-		return nil // the handler answers the 400
-	}
+// unenforcedWarnings lists a warning for each field of a request body
+// (decoded against schema s) that Keyway stores without enforcing. null and
+// empty values set nothing and warn of nothing.
+func unenforcedWarnings(body map[string]json.RawMessage, s schema) []string {
 	var out []string
 	for name, v := range body {
 		v = bytes.TrimSpace(v)

@@ -18,6 +18,8 @@ func TestUnenforcedFieldsWarn(t *testing.T) {
 		{"/key/generate", `{"models": [], "tags": null}`, nil},
 		{"/user/new", `{"user_id": "w1", "spend": 5}`, []string{"spend"}},
 		{"/team/new", `{"team_id": "w1", "models": ["x"]}`, []string{"models"}},
+		{"/key/generate", `{"key_type": "read_only"}`, []string{"key_type"}},
+		{"/team/new", `{"team_id": "w2", "members_with_roles": [{"role": "admin", "user_id": "w1"}]}`, []string{"members_with_roles"}},
 	}
 	for _, tt := range tests {
 		r := e.call(testMaster, "POST", tt.path, tt.body)
