@@ -241,9 +241,11 @@ func DenyReason(reason string) string {
 	return Other
 }
 
+// routeLabel is the route class (route.Class.String()), or Other for a
+// value that is not one.
 func routeLabel(route string) string {
 	switch route {
-	case "pass_through", "admin", "health", "metrics", "unknown":
+	case "pass_through", "admin", "health", "metrics", "console", "unknown":
 		return route
 	case "":
 		return "unknown"

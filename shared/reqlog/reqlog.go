@@ -17,7 +17,8 @@ type Entry struct {
 	RequestID string
 	// ClientRequestID is the caller's X-Request-Id, when short and plain.
 	ClientRequestID string
-	// Route is the route class ("pass_through", "admin", "health", "unknown").
+	// Route is the route class (route.Class.String(): "pass_through",
+	// "admin", "health", "metrics", "console", "unknown").
 	Route string
 	// Endpoint is the matched pass-through endpoint's configured path.
 	Endpoint string
