@@ -13,6 +13,9 @@ import (
 // itself (method, status, bytes, duration). It never holds a secret: keys
 // appear only in their abbreviated sk-...abcd form.
 type Entry struct {
+	// Start is when the request arrived (set by the gateway); zero when the
+	// entry was not made by the gateway.
+	Start time.Time
 	// RequestID is Keyway's own id of the request, never the caller's.
 	RequestID string
 	// ClientRequestID is the caller's X-Request-Id, when short and plain.
@@ -50,8 +53,9 @@ type Entry struct {
 	CostNanos int64
 	// UsageSource says where usage came from (ledger.Record.UsageSource).
 	UsageSource string
-	// UpstreamTTFB is the time from the start of the request until the
-	// upstream's response headers arrived; 0 if they never did.
+	// UpstreamTTFB is the time from Start (the request's arrival) until the
+	// upstream's response headers arrived: Keyway's own work before
+	// forwarding (authentication, limits) included; 0 if they never did.
 	UpstreamTTFB time.Duration
 }
 
