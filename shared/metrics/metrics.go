@@ -120,7 +120,7 @@ func New(o Options) *Metrics {
 		}, []string{"result"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyway_store_errors_total",
-			Help: "Key store errors (answered 503, fail closed), by operation.",
+			Help: "Key store errors, by operation (answered 503, fail closed; a failed settle after the response left its charge unrecorded).",
 		}, []string{"operation"}),
 		softBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyway_soft_budget_crossed_total",

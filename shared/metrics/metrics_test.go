@@ -44,7 +44,7 @@ keyway_tokens_total{endpoint="/v1/chat",model="gpt-4o",type="output"} 96
 # HELP keyway_spend_dollars_total Metered cost charged to keys, in dollars, by endpoint.
 # TYPE keyway_spend_dollars_total counter
 keyway_spend_dollars_total{endpoint="/v1/chat"} %v
-# HELP keyway_store_errors_total Key store errors (answered 503, fail closed), by operation.
+# HELP keyway_store_errors_total Key store errors, by operation (answered 503, fail closed; a failed settle after the response left its charge unrecorded).
 # TYPE keyway_store_errors_total counter
 keyway_store_errors_total{operation="key_lookup"} 1
 # HELP keyway_config_reloads_total Background config reloads, by result (success, unchanged, failure).

@@ -38,8 +38,9 @@ type Entry struct {
 	// Denied names why the gateway refused the request, from a bounded set
 	// (see the Deny* constants); "" when it did not refuse.
 	Denied string
-	// StoreOp names the store operation that failed (a bounded set: "key_lookup"
-	// or an admin operation such as "key_generate"); "" when none did.
+	// StoreOp names the store operation that failed (a bounded set:
+	// "key_lookup", "admit", "settle", or an admin route such as
+	// "/key/generate"); "" when none did.
 	StoreOp string
 
 	// Metering of a pass-through response (zero when not metered).
