@@ -76,6 +76,8 @@ type Metrics struct {
 
 	models    *capped
 	endpoints *capped
+
+	handler http.Handler // Handler's, built once
 }
 
 // New returns a Metrics with every collector registered.
@@ -129,6 +131,7 @@ func New(o Options) *Metrics {
 		models:    newCapped(o.MaxModels),
 		endpoints: newCapped(o.MaxEndpoints),
 	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.spend, m.denied, m.reloads, m.storeErrors, m.softBudget)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
@@ -152,9 +155,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the registry in the Prometheus text format. Access control
 // is the gateway's (the /metrics route class is admin-only).
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
+func (m *Metrics) Handler() http.Handler { return m.handler }
 
 // Observe records one finished request: status is what the client got
 // (499 if it went away), d the time until the response was complete.
