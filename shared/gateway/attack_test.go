@@ -57,7 +57,7 @@ func TestAttackHugeUpstreamModelBloatsEMFAccessLine(t *testing.T) {
 }
 
 // TestAttackMetricsIgnoresAllowedRoutes: allowed_routes "restricts every
-// route, as in LiteLLM" (auth.AuthorizeReason) and is enforced on admin
+// route, as in LiteLLM" (auth.Authorize) and is enforced on admin
 // routes — but the /metrics branch returns before it. A proxy_admin user's
 // key that the operator confined to one pass-through endpoint
 // (allowed_routes: ["/v1/ocr"]) is refused on the admin API yet can still

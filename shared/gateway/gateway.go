@@ -152,7 +152,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if principal.Key != nil {
 		entry.UserID, entry.TeamID = principal.Key.UserID, principal.Key.TeamID
 	}
-	if err, reason := auth.AuthorizeReason(principal, rt); err != nil {
+	if err, reason := auth.Authorize(principal, rt); err != nil {
 		entry.Denied = reason
 		g.fail(w, r, err)
 		return
