@@ -140,3 +140,12 @@ func TestSmokeCleansUpAfterAFailure(t *testing.T) {
 		t.Errorf("left %d users and %d keys behind; want none", u, k)
 	}
 }
+
+// TestDevMasterKeyFileIsTheApps: smoke reads the dev master key where `make
+// run` (app.DevMasterKeyFile) writes it; the command keeps its own copy of
+// the name so as not to link the gateway.
+func TestDevMasterKeyFileIsTheApps(t *testing.T) {
+	if devMasterKeyFile != app.DevMasterKeyFile {
+		t.Errorf("devMasterKeyFile %q; want app.DevMasterKeyFile %q", devMasterKeyFile, app.DevMasterKeyFile)
+	}
+}

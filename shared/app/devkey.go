@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/keywaygw/keyway/shared/keys"
 )
 
 // EnvMasterKey is the variable the example and local configs read the
@@ -41,7 +43,7 @@ func DevMasterKey(path string) (key string, created bool, err error) {
 			return "", false, fmt.Errorf("%s has mode %04o: others may read the dev master key; chmod 600 it, or delete it for a new key", path, fi.Mode().Perm())
 		}
 		key = strings.TrimSpace(string(data))
-		if !strings.HasPrefix(key, "sk-") || len(key) < 20 || strings.ContainsAny(key, " \t\r\n") {
+		if !strings.HasPrefix(key, keys.SecretPrefix) || len(key) < 20 || strings.ContainsAny(key, " \t\r\n") {
 			return "", false, fmt.Errorf("%s does not hold a master key (sk-…, at least 20 characters); delete it for a new key", path)
 		}
 		return key, false, nil
@@ -52,7 +54,7 @@ func DevMasterKey(path string) (key string, created bool, err error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", false, err
 	}
-	key = "sk-dev-" + hex.EncodeToString(b[:])
+	key = keys.SecretPrefix + "dev-" + hex.EncodeToString(b[:])
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", false, fmt.Errorf("creating the dev master key file: %w", err)

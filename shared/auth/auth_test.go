@@ -354,7 +354,7 @@ func TestAuthorize(t *testing.T) {
 					t.Fatalf("authenticating %s: %v", tc.who, err)
 				}
 			}
-			err := Authorize(p, table.ClassifyPath(tc.path))
+			err, _ := Authorize(p, table.ClassifyPath(tc.path))
 			got := 0
 			if err != nil {
 				got = err.Status

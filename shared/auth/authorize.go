@@ -37,15 +37,10 @@ func IsPassThroughGroup(name string) bool {
 //
 // The metrics route (/metrics) is for proxy admins only: the master key or
 // a key whose user has the proxy_admin role.
-func Authorize(p *Principal, rt route.Route) *apierr.Error {
-	err, _ := AuthorizeReason(p, rt)
-	return err
-}
-
-// AuthorizeReason is Authorize that also names why it refused, from the
-// bounded reqlog.Deny* set (for the access log and the denial metrics); the
-// reason is "" when it admits.
-func AuthorizeReason(p *Principal, rt route.Route) (*apierr.Error, string) {
+//
+// A refusal also names its reason, from the bounded reqlog.Deny* set (for
+// the access log and the denial metrics); the reason is "" when it admits.
+func Authorize(p *Principal, rt route.Route) (*apierr.Error, string) {
 	switch rt.Class {
 	case route.Health:
 		return nil, ""

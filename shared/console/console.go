@@ -30,13 +30,15 @@ import (
 	"time"
 
 	"github.com/keywaygw/keyway/shared/apierr"
+	"github.com/keywaygw/keyway/shared/route"
 )
 
 //go:embed static
 var static embed.FS
 
-// Prefix is the console's path on the gateway.
-const Prefix = "/ui"
+// Prefix is the console's path on the gateway: the route table's, which
+// sends the requests here.
+const Prefix = route.ConsolePrefix
 
 // CSP is the console's Content-Security-Policy: scripts and styles only from
 // the console's own files (no inline script, no eval), API calls only to the

@@ -25,7 +25,7 @@ const RequestIDHeader = "X-Request-Id"
 func (g *Gateway) withAccessLog(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		entry := &reqlog.Entry{RequestID: newRequestID(), ClientRequestID: clientRequestID(r.Header.Get(RequestIDHeader))}
+		entry := &reqlog.Entry{Start: start, RequestID: newRequestID(), ClientRequestID: clientRequestID(r.Header.Get(RequestIDHeader))}
 		w.Header().Set(RequestIDHeader, entry.RequestID)
 		rec := &recorder{ResponseWriter: w}
 		r = r.WithContext(reqlog.NewContext(r.Context(), entry))

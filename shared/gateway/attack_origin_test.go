@@ -1,17 +1,11 @@
 package gateway_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/keywaygw/keyway/shared/app"
 )
 
 // TestAttackUpstreamCanRegisterRootServiceWorkerOverConsole: the console
@@ -48,32 +42,19 @@ func TestAttackUpstreamCanRegisterRootServiceWorkerOverConsole(t *testing.T) {
 		io.WriteString(w, `<script>navigator.serviceWorker.register('./sw.js', {scope: '/'})</script>`)
 	}))
 	defer up.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte("general_settings:\n  master_key: "+master+"\n  pass_through_endpoints:\n    - path: /docs\n      target: "+up.URL+"\n      include_subpath: true\n      auth: false\n      methods: [GET]\n"), 0o600)
-	env := map[string]string{"KEYWAY_CONFIG": cfg, "KEYWAY_STORE": "bolt:" + filepath.Join(dir, "k.db")}
-	a, err := app.Build(context.Background(), app.Options{
-		Getenv: func(k string) string { return env[k] },
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	url := serveApp(t, "    - path: /docs\n      target: "+up.URL+"\n      include_subpath: true\n      auth: false\n      methods: [GET]\n", false, io.Discard)
 
 	// The console lives on this origin.
-	if resp, err := http.Get(srv.URL + "/ui/"); err != nil || resp.StatusCode != 200 {
+	if resp, err := http.Get(url + "/ui/"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("console: %v %v", resp, err)
 	}
 
-	page, err := http.Get(srv.URL + "/docs/x.html")
+	page, err := http.Get(url + "/docs/x.html")
 	if err != nil {
 		t.Fatal(err)
 	}
 	page.Body.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/docs/sw.js", nil)
+	req, _ := http.NewRequest("GET", url+"/docs/sw.js", nil)
 	req.Header.Set("Service-Worker", "script") // what a browser sends when registering
 	sw, err := http.DefaultClient.Do(req)
 	if err != nil {

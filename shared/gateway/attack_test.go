@@ -1,16 +1,11 @@
 package gateway_test
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/keywaygw/keyway/shared/app"
 	"github.com/keywaygw/keyway/shared/metrics"
 )
 
@@ -31,23 +26,9 @@ func TestAttackHugeUpstreamModelBloatsEMFAccessLine(t *testing.T) {
 		w.Write([]byte(`{"id":"x","object":"chat.completion","model":"` + huge + `","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`))
 	}))
 	defer up.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte("general_settings:\n  master_key: "+master+"\n  pass_through_endpoints:\n    - path: /v1/chat\n      target: "+up.URL+"\n      include_subpath: true\n      keyway:\n        usage: openai\n"), 0o600)
-	env := map[string]string{"KEYWAY_CONFIG": cfg, "KEYWAY_STORE": "bolt:" + filepath.Join(dir, "k.db")}
-	a, err := app.Build(context.Background(), app.Options{
-		Getenv: func(k string) string { return env[k] },
-		Lambda: true,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	url := serveApp(t, "    - path: /v1/chat\n      target: "+up.URL+"\n      include_subpath: true\n      keyway:\n        usage: openai\n", true, logs)
 
-	resp, _ := doBody(t, "POST", srv.URL+"/v1/chat/completions", master, `{}`)
+	resp, _ := doBody(t, "POST", url+"/v1/chat/completions", master, `{}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -76,7 +57,7 @@ func TestAttackHugeUpstreamModelBloatsEMFAccessLine(t *testing.T) {
 }
 
 // TestAttackMetricsIgnoresAllowedRoutes: allowed_routes "restricts every
-// route, as in LiteLLM" (auth.AuthorizeReason) and is enforced on admin
+// route, as in LiteLLM" (auth.Authorize) and is enforced on admin
 // routes — but the /metrics branch returns before it. A proxy_admin user's
 // key that the operator confined to one pass-through endpoint
 // (allowed_routes: ["/v1/ocr"]) is refused on the admin API yet can still

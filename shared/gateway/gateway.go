@@ -57,6 +57,7 @@ type Gateway struct {
 	opts    Options
 	logger  *slog.Logger
 	current atomic.Pointer[snapshot]
+	handler http.HandlerFunc // serve inside the access log, built once
 }
 
 // snapshot is what the gateway derives from one config: built once per
@@ -73,7 +74,9 @@ func New(o Options) *Gateway {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Gateway{opts: o, logger: o.Logger}
+	g := &Gateway{opts: o, logger: o.Logger}
+	g.handler = g.withAccessLog(g.serve)
+	return g
 }
 
 // snapshot returns the route table for the current config, rebuilding it
@@ -93,7 +96,7 @@ func (g *Gateway) snapshot() *snapshot {
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.withAccessLog(g.serve)(w, r)
+	g.handler(w, r)
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +152,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if principal.Key != nil {
 		entry.UserID, entry.TeamID = principal.Key.UserID, principal.Key.TeamID
 	}
-	if err, reason := auth.AuthorizeReason(principal, rt); err != nil {
+	if err, reason := auth.Authorize(principal, rt); err != nil {
 		entry.Denied = reason
 		g.fail(w, r, err)
 		return

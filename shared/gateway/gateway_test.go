@@ -240,3 +240,29 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// serveApp builds the app (app.Build: bolt store, file config with the
+// master key and the given pass-through_endpoints items), as under Lambda
+// when lambda is set, logging JSON to logs, and serves it until the test
+// ends. It returns the server's URL.
+func serveApp(t *testing.T, endpoints string, lambda bool, logs io.Writer) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("general_settings:\n  master_key: "+master+"\n  pass_through_endpoints:\n"+endpoints), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KEYWAY_CONFIG": cfg, "KEYWAY_STORE": "bolt:" + filepath.Join(dir, "k.db")}
+	a, err := app.Build(context.Background(), app.Options{
+		Getenv: func(k string) string { return env[k] },
+		Lambda: lambda,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -1,22 +1,17 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/keywaygw/keyway/shared/app"
 	"github.com/keywaygw/keyway/shared/metrics"
 )
 
@@ -291,25 +286,11 @@ func TestEMFAccessLine(t *testing.T) {
 	logs := &syncBuffer{}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }))
 	defer up.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte("general_settings:\n  master_key: "+master+"\n  pass_through_endpoints:\n    - path: /v1/ocr\n      target: "+up.URL+"\n      include_subpath: true\n"), 0o600)
-	env := map[string]string{"KEYWAY_CONFIG": cfg, "KEYWAY_STORE": "bolt:" + filepath.Join(dir, "k.db")}
-	a, err := app.Build(context.Background(), app.Options{
-		Getenv: func(k string) string { return env[k] },
-		Lambda: true,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	url := serveApp(t, "    - path: /v1/ocr\n      target: "+up.URL+"\n      include_subpath: true\n", true, logs)
 
-	doBody(t, "POST", srv.URL+"/v1/ocr/x", master, `{}`)
-	doBody(t, "POST", srv.URL+"/v1/ocr/x", "", `{}`)
-	if resp, _ := doBody(t, "GET", srv.URL+"/metrics", master, ""); resp.StatusCode != 404 {
+	doBody(t, "POST", url+"/v1/ocr/x", master, `{}`)
+	doBody(t, "POST", url+"/v1/ocr/x", "", `{}`)
+	if resp, _ := doBody(t, "GET", url+"/metrics", master, ""); resp.StatusCode != 404 {
 		t.Errorf("/metrics under Lambda: %d; want 404", resp.StatusCode)
 	}
 	var access [][]byte

@@ -69,9 +69,9 @@ func EMF(e *reqlog.Entry, status int, d time.Duration, now time.Time) []slog.Att
 	if len(endpoint) > maxLabelLen {
 		endpoint = Other
 	}
-	denied := 0
+	denied, optional := 0, 0
 	if e.Denied != "" {
-		denied = 1
+		denied, optional = 1, emfDenied
 	}
 	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,
@@ -82,35 +82,60 @@ func EMF(e *reqlog.Entry, status int, d time.Duration, now time.Time) []slog.Att
 		slog.Float64(MetricLatency, float64(d.Microseconds())/1000),
 		slog.Int(MetricDenied, denied),
 	)
-	main := emfDirective{
-		Namespace:  EMFNamespace,
-		Dimensions: [][]string{{DimService}, {DimService, DimStatusClass}, {DimService, DimEndpoint}},
-		Metrics: []emfMetric{
-			{MetricRequests, "Count"},
-			{MetricLatency, "Milliseconds"},
-			{MetricDenied, "Count"},
-		},
-	}
 	if e.UpstreamTTFB > 0 {
 		attrs = append(attrs, slog.Float64(MetricTTFB, float64(e.UpstreamTTFB.Microseconds())/1000))
-		main.Metrics = append(main.Metrics, emfMetric{MetricTTFB, "Milliseconds"})
+		optional |= emfTTFB
 	}
 	if e.InputTokens > 0 || e.OutputTokens > 0 {
 		attrs = append(attrs, slog.Int64(MetricInputTokens, e.InputTokens), slog.Int64(MetricOutputTokens, e.OutputTokens))
-		main.Metrics = append(main.Metrics, emfMetric{MetricInputTokens, "Count"}, emfMetric{MetricOutputTokens, "Count"})
+		optional |= emfTokens
 	}
 	if e.CostNanos > 0 {
 		attrs = append(attrs, slog.Float64(MetricCost, float64(e.CostNanos)/1e9))
-		main.Metrics = append(main.Metrics, emfMetric{MetricCost, "None"})
+		optional |= emfCost
 	}
-	meta := emfMetadata{Timestamp: now.UnixMilli(), CloudWatchMetrics: []emfDirective{main}}
 	if denied == 1 {
 		attrs = append(attrs, slog.String(DimDenyReason, DenyReason(e.Denied)))
-		meta.CloudWatchMetrics = append(meta.CloudWatchMetrics, emfDirective{
-			Namespace:  EMFNamespace,
-			Dimensions: [][]string{{DimService, DimDenyReason}},
-			Metrics:    []emfMetric{{MetricDenied, "Count"}},
-		})
 	}
+	meta := emfMetadata{Timestamp: now.UnixMilli(), CloudWatchMetrics: emfDirectives[optional]}
 	return append(attrs, slog.Any("_aws", meta))
 }
+
+// Which optional members a line carries (a bit set indexing emfDirectives).
+const (
+	emfTTFB = 1 << iota
+	emfTokens
+	emfCost
+	emfDenied
+)
+
+// emfDirectives are the _aws.CloudWatchMetrics of a line, by the optional
+// members it carries: every line uses one of these sixteen, so they are
+// built once rather than per request. Read-only after init.
+var emfDirectives = func() (all [16][]emfDirective) {
+	for optional := range all {
+		main := emfDirective{
+			Namespace:  EMFNamespace,
+			Dimensions: [][]string{{DimService}, {DimService, DimStatusClass}, {DimService, DimEndpoint}},
+			Metrics:    []emfMetric{{MetricRequests, "Count"}, {MetricLatency, "Milliseconds"}, {MetricDenied, "Count"}},
+		}
+		if optional&emfTTFB != 0 {
+			main.Metrics = append(main.Metrics, emfMetric{MetricTTFB, "Milliseconds"})
+		}
+		if optional&emfTokens != 0 {
+			main.Metrics = append(main.Metrics, emfMetric{MetricInputTokens, "Count"}, emfMetric{MetricOutputTokens, "Count"})
+		}
+		if optional&emfCost != 0 {
+			main.Metrics = append(main.Metrics, emfMetric{MetricCost, "None"})
+		}
+		all[optional] = []emfDirective{main}
+		if optional&emfDenied != 0 {
+			all[optional] = append(all[optional], emfDirective{
+				Namespace:  EMFNamespace,
+				Dimensions: [][]string{{DimService, DimDenyReason}},
+				Metrics:    []emfMetric{{MetricDenied, "Count"}},
+			})
+		}
+	}
+	return all
+}()

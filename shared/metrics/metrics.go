@@ -76,6 +76,8 @@ type Metrics struct {
 
 	models    *capped
 	endpoints *capped
+
+	handler http.Handler // Handler's, built once
 }
 
 // New returns a Metrics with every collector registered.
@@ -120,7 +122,7 @@ func New(o Options) *Metrics {
 		}, []string{"result"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyway_store_errors_total",
-			Help: "Key store errors (answered 503, fail closed), by operation.",
+			Help: "Key store errors, by operation (answered 503, fail closed; a failed settle after the response left its charge unrecorded).",
 		}, []string{"operation"}),
 		softBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyway_soft_budget_crossed_total",
@@ -129,6 +131,7 @@ func New(o Options) *Metrics {
 		models:    newCapped(o.MaxModels),
 		endpoints: newCapped(o.MaxEndpoints),
 	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.spend, m.denied, m.reloads, m.storeErrors, m.softBudget)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
@@ -152,9 +155,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the registry in the Prometheus text format. Access control
 // is the gateway's (the /metrics route class is admin-only).
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
+func (m *Metrics) Handler() http.Handler { return m.handler }
 
 // Observe records one finished request: status is what the client got
 // (499 if it went away), d the time until the response was complete.
@@ -241,9 +242,11 @@ func DenyReason(reason string) string {
 	return Other
 }
 
+// routeLabel is the route class (route.Class.String()), or Other for a
+// value that is not one.
 func routeLabel(route string) string {
 	switch route {
-	case "pass_through", "admin", "health", "metrics", "unknown":
+	case "pass_through", "admin", "health", "metrics", "console", "unknown":
 		return route
 	case "":
 		return "unknown"

@@ -44,7 +44,7 @@ keyway_tokens_total{endpoint="/v1/chat",model="gpt-4o",type="output"} 96
 # HELP keyway_spend_dollars_total Metered cost charged to keys, in dollars, by endpoint.
 # TYPE keyway_spend_dollars_total counter
 keyway_spend_dollars_total{endpoint="/v1/chat"} %v
-# HELP keyway_store_errors_total Key store errors (answered 503, fail closed), by operation.
+# HELP keyway_store_errors_total Key store errors, by operation (answered 503, fail closed; a failed settle after the response left its charge unrecorded).
 # TYPE keyway_store_errors_total counter
 keyway_store_errors_total{operation="key_lookup"} 1
 # HELP keyway_config_reloads_total Background config reloads, by result (success, unchanged, failure).
@@ -222,5 +222,31 @@ func TestCheckEMFRejects(t *testing.T) {
 		if _, err := metrics.CheckEMF([]byte(line)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestEveryRouteClassIsItsOwnLabel: each route class the gateway logs keeps
+// its name as the route label (and as the EMF Endpoint of a request with no
+// endpoint); only values outside the set fold into "other".
+func TestEveryRouteClassIsItsOwnLabel(t *testing.T) {
+	m := metrics.New(metrics.Options{NoRuntime: true})
+	want := "# HELP keyway_requests_total Requests answered, by route class, configured endpoint path and status code.\n" +
+		"# TYPE keyway_requests_total counter\n"
+	for _, c := range []string{"admin", "console", "health", "metrics", "other", "pass_through", "unknown"} {
+		route := c
+		if c == metrics.Other {
+			route = "made-up"
+		}
+		e := &reqlog.Entry{Route: route}
+		m.Observe(e, 200, time.Millisecond)
+		want += `keyway_requests_total{code="200",endpoint="",route="` + c + `"} 1` + "\n"
+		for _, a := range metrics.EMF(e, 200, time.Millisecond, time.Now()) {
+			if a.Key == metrics.DimEndpoint && a.Value.String() != c {
+				t.Errorf("EMF Endpoint for route %q = %q; want %q", route, a.Value.String(), c)
+			}
+		}
+	}
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "keyway_requests_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -176,3 +176,30 @@ func TestInformationalResponsesKeepHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamTTFBCountsFromArrival: UpstreamTTFB is measured from the
+// request's arrival (entry.Start, set by the gateway), so Keyway's own work
+// before forwarding counts; without a Start it counts from Forward.
+func TestUpstreamTTFBCountsFromArrival(t *testing.T) {
+	up := newUpstream(t, nil)
+	p, _ := newProxy(t, Options{})
+	ep := endpoint(t, "/v1/x", up.URL)
+	forward := func(e *reqlog.Entry) {
+		r := httptest.NewRequest("GET", "/v1/x", nil)
+		w := httptest.NewRecorder()
+		p.Forward(w, r.WithContext(reqlog.NewContext(r.Context(), e)), ep, "")
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d; want 200", w.Code)
+		}
+	}
+	arrived := &reqlog.Entry{Start: time.Now().Add(-time.Hour)}
+	forward(arrived)
+	if arrived.UpstreamTTFB < time.Hour {
+		t.Errorf("UpstreamTTFB %v; want at least the hour since Start", arrived.UpstreamTTFB)
+	}
+	bare := &reqlog.Entry{}
+	forward(bare)
+	if bare.UpstreamTTFB <= 0 || bare.UpstreamTTFB > testTimeout {
+		t.Errorf("UpstreamTTFB without Start %v; want the time since Forward", bare.UpstreamTTFB)
+	}
+}

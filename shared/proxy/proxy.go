@@ -101,8 +101,8 @@ type state struct {
 	ctx     context.Context // parent, canceled with errHeaderTimeout
 	timer   *time.Timer     // fires errHeaderTimeout; stopped on headers
 	timeout time.Duration
-	maxBody int64 // the body limit this request was held to
-	start   time.Time
+	maxBody int64     // the body limit this request was held to
+	start   time.Time // the request's arrival (entry.Start), for UpstreamTTFB
 }
 
 type stateKey struct{}
@@ -136,7 +136,10 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, ep *config.Endpo
 	parent := r.Context()
 	entry := reqlog.FromContext(parent)
 	entry.Endpoint = ep.Path
-	st := &state{ep: ep, entry: entry, parent: parent, timeout: ep.Timeout, start: time.Now()}
+	st := &state{ep: ep, entry: entry, parent: parent, timeout: ep.Timeout, start: entry.Start}
+	if st.start.IsZero() {
+		st.start = time.Now()
+	}
 	if st.timeout <= 0 {
 		st.timeout = config.DefaultTimeout
 	}

@@ -13,11 +13,15 @@ import (
 // itself (method, status, bytes, duration). It never holds a secret: keys
 // appear only in their abbreviated sk-...abcd form.
 type Entry struct {
+	// Start is when the request arrived (set by the gateway); zero when the
+	// entry was not made by the gateway.
+	Start time.Time
 	// RequestID is Keyway's own id of the request, never the caller's.
 	RequestID string
 	// ClientRequestID is the caller's X-Request-Id, when short and plain.
 	ClientRequestID string
-	// Route is the route class ("pass_through", "admin", "health", "unknown").
+	// Route is the route class (route.Class.String(): "pass_through",
+	// "admin", "health", "metrics", "console", "unknown").
 	Route string
 	// Endpoint is the matched pass-through endpoint's configured path.
 	Endpoint string
@@ -34,8 +38,9 @@ type Entry struct {
 	// Denied names why the gateway refused the request, from a bounded set
 	// (see the Deny* constants); "" when it did not refuse.
 	Denied string
-	// StoreOp names the store operation that failed (a bounded set: "key_lookup"
-	// or an admin operation such as "key_generate"); "" when none did.
+	// StoreOp names the store operation that failed (a bounded set:
+	// "key_lookup", "admit", "settle", or an admin route such as
+	// "/key/generate"); "" when none did.
 	StoreOp string
 
 	// Metering of a pass-through response (zero when not metered).
@@ -49,8 +54,9 @@ type Entry struct {
 	CostNanos int64
 	// UsageSource says where usage came from (ledger.Record.UsageSource).
 	UsageSource string
-	// UpstreamTTFB is the time from the start of the request until the
-	// upstream's response headers arrived; 0 if they never did.
+	// UpstreamTTFB is the time from Start (the request's arrival) until the
+	// upstream's response headers arrived: Keyway's own work before
+	// forwarding (authentication, limits) included; 0 if they never did.
 	UpstreamTTFB time.Duration
 }
 

@@ -89,21 +89,12 @@ func (t *Table) ClassifyPath(path string) Route {
 	if path == "" {
 		path = "/"
 	}
-	// /config holds the admin read routes about the config
-	// (GET /config/pass_through_endpoint).
-	for _, prefix := range []string{"/key", "/user", "/team", "/spend", "/global", "/config"} {
+	// The gateway's own routes are exactly the prefixes config reserves,
+	// so that no pass-through endpoint can be shadowed by one.
+	for _, prefix := range config.AdminPrefixes {
 		if underPrefix(path, prefix) {
-			return Route{Class: Admin, Path: path}
+			return Route{Class: reservedClass(prefix), Path: path}
 		}
-	}
-	if underPrefix(path, "/health") {
-		return Route{Class: Health, Path: path}
-	}
-	if underPrefix(path, "/metrics") {
-		return Route{Class: Metrics, Path: path}
-	}
-	if underPrefix(path, ConsolePrefix) {
-		return Route{Class: Console, Path: path}
 	}
 	for _, ep := range t.byLength {
 		if path == ep.Path {
@@ -118,6 +109,22 @@ func (t *Table) ClassifyPath(path string) Route {
 		}
 	}
 	return Route{Class: Unknown, Path: path}
+}
+
+// reservedClass is the class of the routes under one of
+// config.AdminPrefixes: the admin API (/key, /user, /team, /spend, /global,
+// and /config with the admin read routes about the config), unless it is
+// one of these.
+func reservedClass(prefix string) Class {
+	switch prefix {
+	case "/health":
+		return Health
+	case "/metrics":
+		return Metrics
+	case ConsolePrefix:
+		return Console
+	}
+	return Admin
 }
 
 // underPrefix reports whether path is prefix or below it at a segment

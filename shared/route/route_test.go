@@ -27,6 +27,8 @@ func TestClassifyPath(t *testing.T) {
 		{"/key", Admin, nil, ""},
 		{"/user/new", Admin, nil, ""},
 		{"/team/list", Admin, nil, ""},
+		{"/spend/logs", Admin, nil, ""},
+		{"/global/spend/report", Admin, nil, ""},
 		{"/keys", Unknown, nil, ""}, // segment boundary: not the admin /key
 		{"/health", Health, nil, ""},
 		{"/health/liveliness", Health, nil, ""},

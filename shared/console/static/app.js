@@ -140,6 +140,10 @@
   function isAdmin() {
     return state.who && (state.who.role === 'proxy_admin' || state.who.role === 'proxy_admin_viewer');
   }
+  // seesAll: the master key or an admin role reads every user, not only its own.
+  function seesAll() {
+    return isAdmin() || state.who.master;
+  }
 
   // identify asks the API who the key is: /key/info about itself (the master
   // key is not a virtual key and gets 400 naming "key"), then its user's role.
@@ -371,6 +375,12 @@
   }
 
   // ---------- keys ----------
+  // The rate limits every key, user and team form has.
+  var rateFields = [
+    { name: 'rpm_limit', label: 'Requests / minute', kind: 'number' },
+    { name: 'tpm_limit', label: 'Tokens / minute', kind: 'number' },
+    { name: 'max_parallel_requests', label: 'Max parallel requests', kind: 'number' }
+  ];
   var keyFields = [
     { name: 'key_alias', label: 'Alias' },
     { name: 'user_id', label: 'User id' },
@@ -381,13 +391,11 @@
     { name: 'models', label: 'Models', kind: 'list' },
     { name: 'max_budget', label: 'Max budget ($)', kind: 'number' },
     { name: 'soft_budget', label: 'Soft budget ($)', kind: 'number' },
-    { name: 'budget_duration', label: 'Budget period', hint: '30d' },
-    { name: 'rpm_limit', label: 'Requests / minute', kind: 'number' },
-    { name: 'tpm_limit', label: 'Tokens / minute', kind: 'number' },
-    { name: 'max_parallel_requests', label: 'Max parallel requests', kind: 'number' },
+    { name: 'budget_duration', label: 'Budget period', hint: '30d' }
+  ].concat(rateFields, [
     { name: 'key_type', label: 'Key type', kind: 'select', options: ['', 'default', 'llm_api', 'management', 'read_only'] },
     { name: 'metadata', label: 'Metadata (JSON)', kind: 'json' }
-  ];
+  ]);
   var customKeyField = { name: 'key', label: 'Custom key value (optional)', hint: 'sk-… (empty: random)' };
 
   views.keys = function (root, gen) {
@@ -489,13 +497,11 @@
     { name: 'user_role', label: 'Role', kind: 'select', options: roles },
     { name: 'teams', label: 'Teams', kind: 'list', hint: 'team ids, comma-separated' },
     { name: 'max_budget', label: 'Max budget ($)', kind: 'number' },
-    { name: 'budget_duration', label: 'Budget period', hint: '30d' },
-    { name: 'rpm_limit', label: 'Requests / minute', kind: 'number' },
-    { name: 'tpm_limit', label: 'Tokens / minute', kind: 'number' },
-    { name: 'max_parallel_requests', label: 'Max parallel requests', kind: 'number' },
+    { name: 'budget_duration', label: 'Budget period', hint: '30d' }
+  ].concat(rateFields, [
     { name: 'models', label: 'Models', kind: 'list' },
     { name: 'metadata', label: 'Metadata (JSON)', kind: 'json' }
-  ];
+  ]);
 
   views.users = function (root, gen) {
     var page = 1;
@@ -515,7 +521,7 @@
 
     function load() {
       clear(body).appendChild(el('p', { 'class': 'loading', text: 'Loading…' }));
-      var call = (isAdmin() || state.who.master)
+      var call = seesAll()
         ? api('GET', 'user/list', { query: { page: page, page_size: 25 } })
         : api('GET', 'user/info', { query: { user_id: state.who.userId } }).then(function (r) { return { users: [r.user_info], page: 1, total_pages: 1, total: 1 }; });
       call.then(function (r) {
@@ -530,7 +536,7 @@
                 return api('POST', 'user/update', { body: v }).then(load);
               });
             } }));
-            if (isAdmin() || state.who.master) {
+            if (seesAll()) {
               add(acts, el('button', { type: 'button', 'class': 'danger', 'data-act': 'delete', text: 'Delete', onclick: function () {
                 confirmPanel(root, 'Delete user', 'Delete user ' + u.user_id + ' and every key it owns? This cannot be undone.', 'Delete user', function () {
                   return api('POST', 'user/delete', { body: { user_ids: [u.user_id] } }).then(load);
@@ -556,12 +562,10 @@
     { name: 'allowed_passthrough_routes', label: 'Allowed pass-through routes', kind: 'list' },
     { name: 'models', label: 'Models', kind: 'list' },
     { name: 'max_budget', label: 'Max budget ($)', kind: 'number' },
-    { name: 'budget_duration', label: 'Budget period', hint: '30d' },
-    { name: 'rpm_limit', label: 'Requests / minute', kind: 'number' },
-    { name: 'tpm_limit', label: 'Tokens / minute', kind: 'number' },
-    { name: 'max_parallel_requests', label: 'Max parallel requests', kind: 'number' },
+    { name: 'budget_duration', label: 'Budget period', hint: '30d' }
+  ].concat(rateFields, [
     { name: 'metadata', label: 'Metadata (JSON)', kind: 'json' }
-  ];
+  ]);
 
   views.teams = function (root, gen) {
     var body = el('div');
@@ -614,7 +618,7 @@
       var box = el('div', null, el('p', { 'class': 'loading', text: 'Loading…' }));
       var p = panel(root, 'Team ' + t.team_id, box);
       var calls = [api('GET', 'team/info', { query: { team_id: t.team_id } })];
-      if (isAdmin() || state.who.master) calls.push(api('GET', 'user/list', { query: { page_size: 100 } }));
+      if (seesAll()) calls.push(api('GET', 'user/list', { query: { page_size: 100 } }));
       Promise.all(calls).then(function (rs) {
         clear(box);
         var info = rs[0];
