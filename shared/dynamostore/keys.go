@@ -717,45 +717,58 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 	if offset < 0 || limit < 1 {
 		return nil, 0, fmt.Errorf("listing keys: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
 	}
-	var page []*keys.Key
-	in := keyListQuery(f, false)
+	page, total, err := queryPage(ctx, st, keyListQuery(f, false), offset, limit, func(it item) (*keys.Key, error) {
+		rec, err := decodeKey(it)
+		if err != nil {
+			return nil, err
+		}
+		return rec.key, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing keys: %w", err)
+	}
+	return page, total, nil
+}
+
+// queryPage is ListKeyPage and ListUserPage: it walks in forward until it
+// has passed offset items and decoded limit more, then runs in again with
+// Select COUNT for the total. Both queries are eventually consistent, and
+// an item may be written between them: the total is never less than the
+// items the first one saw.
+func queryPage[T any](ctx context.Context, st *Store, in *dynamodb.QueryInput, offset, limit int, decode func(item) (T, error)) ([]T, int, error) {
 	in.TableName = aws.String(st.table)
+	var page []T
 	seen := 0
-	p := dynamodb.NewQueryPaginator(st.client, in)
-	for p.HasMorePages() && len(page) < limit {
+	for p := dynamodb.NewQueryPaginator(st.client, in); p.HasMorePages() && len(page) < limit; {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("listing keys: query %s: %w", aws.ToString(in.IndexName), err)
+			return nil, 0, fmt.Errorf("query %s: %w", aws.ToString(in.IndexName), err)
 		}
 		for _, it := range out.Items {
 			if seen++; seen <= offset {
 				continue
 			}
-			rec, err := decodeKey(it)
+			v, err := decode(it)
 			if err != nil {
-				return nil, 0, fmt.Errorf("listing keys: %w", err)
+				return nil, 0, err
 			}
-			if page = append(page, rec.key); len(page) == limit {
+			if page = append(page, v); len(page) == limit {
 				break
 			}
 		}
 	}
-
-	count := keyListQuery(f, false)
-	count.TableName = aws.String(st.table)
+	count := *in
+	count.ExclusiveStartKey = nil
 	count.Select = types.SelectCount
 	total := 0
-	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
+	for p := dynamodb.NewQueryPaginator(st.client, &count); p.HasMorePages(); {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("counting keys: query %s: %w", aws.ToString(count.IndexName), err)
+			return nil, 0, fmt.Errorf("count query %s: %w", aws.ToString(in.IndexName), err)
 		}
 		total += int(out.Count)
 	}
-	// Both queries are eventually consistent, and a key may be written
-	// between them: never report fewer keys than were listed.
-	total = max(total, seen)
-	return page, total, nil
+	return page, max(total, seen), nil
 }
 
 // keyListQuery is the Query for the current keys matching f (and, with

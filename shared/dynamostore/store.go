@@ -17,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keywaygw/keyway/shared/keys"
 )
@@ -232,45 +231,15 @@ func (st *Store) ListUserPage(ctx context.Context, offset, limit int) ([]*keys.U
 	if offset < 0 || limit < 1 {
 		return nil, 0, fmt.Errorf("listing users: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
 	}
-	query := func() *dynamodb.QueryInput {
-		return &dynamodb.QueryInput{
-			TableName:                 aws.String(st.table),
-			IndexName:                 aws.String(IndexByUser),
-			KeyConditionExpression:    aws.String("gsi1pk = :p"),
-			ExpressionAttributeValues: item{":p": s(gsiUsers)},
-		}
+	page, total, err := queryPage(ctx, st, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexByUser),
+		KeyConditionExpression:    aws.String("gsi1pk = :p"),
+		ExpressionAttributeValues: item{":p": s(gsiUsers)},
+	}, offset, limit, decodeUser)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
-	var page []*keys.User
-	seen := 0
-	for p := dynamodb.NewQueryPaginator(st.client, query()); p.HasMorePages() && len(page) < limit; {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("listing users: %w", err)
-		}
-		for _, it := range out.Items {
-			if seen++; seen <= offset {
-				continue
-			}
-			u, err := decodeUser(it)
-			if err != nil {
-				return nil, 0, fmt.Errorf("listing users: %w", err)
-			}
-			if page = append(page, u); len(page) == limit {
-				break
-			}
-		}
-	}
-	count := query()
-	count.Select = types.SelectCount
-	total := 0
-	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("counting users: %w", err)
-		}
-		total += int(out.Count)
-	}
-	return page, max(total, seen), nil
+	return page, total, nil
 }
 
 // CreateTeam implements keys.Store.
