@@ -109,8 +109,7 @@ func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 // ModifyUser implements keys.Store: read, fn, put conditional on the
 // version read, again from a fresh read when another write came between.
 func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
-	var out *keys.User
-	err := modify(ctx, st, userPK(userID), decodeUser, func(u *keys.User) error {
+	u, ver, err := modify(ctx, st, userPK(userID), decodeUser, encodeUser, func(u *keys.User) error {
 		if err := fn(u); err != nil {
 			return err
 		}
@@ -118,17 +117,17 @@ func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.Us
 			return fmt.Errorf("user_id cannot change")
 		}
 		return nil
-	}, func(u *keys.User, ver int64) (item, error) { return encodeUser(u, ver) }, func(u *keys.User) { out = u })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying user %q: %w", userID, err)
 	}
-	return out, nil
+	u.Version = ver
+	return u, nil
 }
 
 // ModifyTeam implements keys.Store as ModifyUser.
 func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
-	var out *keys.Team
-	err := modify(ctx, st, teamPK(teamID), decodeTeam, func(t *keys.Team) error {
+	t, ver, err := modify(ctx, st, teamPK(teamID), decodeTeam, encodeTeam, func(t *keys.Team) error {
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -136,39 +135,41 @@ func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Te
 			return fmt.Errorf("team_id cannot change")
 		}
 		return nil
-	}, func(t *keys.Team, ver int64) (item, error) { return encodeTeam(t, ver) }, func(t *keys.Team) { out = t })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying team %q: %w", teamID, err)
 	}
-	return out, nil
+	t.Version = ver
+	return t, nil
 }
 
 // modify is ModifyUser and ModifyTeam: read the item at key, decode, apply
-// fn, encode at the next version, put conditional on the version read.
-func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error), fn func(*T) error,
-	encode func(*T, int64) (item, error), done func(*T)) error {
+// fn, encode at the next version, put conditional on the version read. It
+// returns the record as written and the version it was written at.
+func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error),
+	encode func(*T, int64) (item, error), fn func(*T) error) (*T, int64, error) {
 	for try := range maxModifyTries {
 		if err := backoff(ctx, try); err != nil {
-			return err
+			return nil, 0, err
 		}
 		it, err := st.getItem(ctx, key)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		if it == nil || len(key) == 0 {
-			return keys.ErrNotFound
+		if it == nil {
+			return nil, 0, keys.ErrNotFound
 		}
 		r, err := decode(it)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		if err := fn(r); err != nil {
-			return err
+			return nil, 0, err
 		}
 		ver := itemVersion(it)
 		out, err := encode(r, ver+1)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		cond := "#v = :v"
 		var vals item
@@ -182,22 +183,11 @@ func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		setVersion(r, ver+1)
-		done(r)
-		return nil
+		return r, ver + 1, nil
 	}
-	return errConflict
-}
-
-func setVersion(r any, ver int64) {
-	switch r := r.(type) {
-	case *keys.User:
-		r.Version = ver
-	case *keys.Team:
-		r.Version = ver
-	}
+	return nil, 0, errConflict
 }
 
 // ListUsers implements keys.Store: one Query on gsi1's USERS partition.
