@@ -987,16 +987,23 @@ func (st *Store) userKeyDeletes(ctx context.Context, userID string, recs []*keyR
 	groups := make([]deleteGroup, 0, len(recs))
 	for _, r := range recs {
 		var g deleteGroup
-		live, err := st.liveRotations(ctx, r.key.Token, r.rotatedFrom)
+		// Rotation records of the user are in recs already, each deleted
+		// in its own group: only the others (records left under another
+		// user by a key that moved) are read.
+		var others []string
+		for _, c := range r.rotatedFrom {
+			if !seen[c] {
+				others = append(others, c)
+			}
+		}
+		live, err := st.liveRotations(ctx, r.key.Token, others)
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range live {
-			if !seen[l] {
-				seen[l] = true
-				g.ops = append(g.ops, st.delRotation(l, r.key.Token))
-				g.tokens = append(g.tokens, l)
-			}
+			seen[l] = true
+			g.ops = append(g.ops, st.delRotation(l, r.key.Token))
+			g.tokens = append(g.tokens, l)
 		}
 		g.ops = append(g.ops, st.moveAlias(r.key, r.key.Token, "")...)
 		if r.key.RotatedTo == "" {
