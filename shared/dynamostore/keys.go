@@ -18,13 +18,6 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// MaxGraceRecords is how many unexpired rotation records (old secrets still
-// inside a /key/regenerate grace period) may point at one key
-// (keys.MaxGraceSecrets). Regenerate, delete and user deletion must move or
-// remove all of them in one transaction of at most 100 items; a regenerate
-// beyond the limit fails with keys.ErrTooManyGraceSecrets.
-const MaxGraceRecords = keys.MaxGraceSecrets
-
 // condKeyIDOf is the condition on a key id item that it is absent or still
 // names the token :t.
 const condKeyIDOf = "attribute_not_exists(pk) OR " + attrKeyToken + " = :t"
@@ -519,8 +512,8 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 		if graceUntil != nil {
 			back = append(slices.Clone(live), oldToken)
 		}
-		if len(back) > MaxGraceRecords {
-			return fmt.Errorf("%d old secrets are still in a grace period (limit %d): %w", len(back)-1, MaxGraceRecords, keys.ErrTooManyGraceSecrets)
+		if len(back) > keys.MaxGraceSecrets { // all moved in the one transaction below
+			return fmt.Errorf("%d old secrets are still in a grace period (limit %d): %w", len(back)-1, keys.MaxGraceSecrets, keys.ErrTooManyGraceSecrets)
 		}
 		nextItem, err := encodeKey(next, 1, back)
 		if err != nil {
@@ -973,7 +966,8 @@ func done(tokens []string) []string {
 
 // deleteGroup is the writes that delete one key with its alias item and the
 // rotation records pointing at it, and the tokens they delete. At most
-// MaxGraceRecords+2 writes, so a group always fits one transaction.
+// keys.MaxGraceSecrets+3 writes (records, alias, key id, key), so a group
+// always fits one transaction.
 type deleteGroup struct {
 	ops    []op
 	tokens []string
