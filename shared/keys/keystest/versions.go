@@ -243,6 +243,22 @@ func versionTests() []test {
 			}
 			_, err = s.ModifyTeam(ctx(t), "ghost", func(*keys.Team) error { return nil })
 			wantErr(t, "ModifyTeam(missing)", err, keys.ErrNotFound)
+			// The id is the record's name: fn cannot change it, and
+			// nothing is written when it tries.
+			if _, err = s.ModifyUser(ctx(t), "alice", func(u *keys.User) error { u.UserID, u.Blocked = "mallory", false; return nil }); err == nil {
+				t.Errorf("ModifyUser changing the user id: got nil; want an error")
+			}
+			if u2, _ := s.GetUser(ctx(t), "alice"); !u2.Blocked || u2.Version != u.Version {
+				t.Errorf("after a ModifyUser that changed the id: blocked %v version %d; want blocked, %d (nothing written)", u2.Blocked, u2.Version, u.Version)
+			}
+			wantErr(t, "GetUser(mallory)", func() error { _, err := s.GetUser(ctx(t), "mallory"); return err }(), keys.ErrNotFound)
+			if _, err = s.ModifyTeam(ctx(t), "ml", func(t *keys.Team) error { t.TeamID, t.Blocked = "other", false; return nil }); err == nil {
+				t.Errorf("ModifyTeam changing the team id: got nil; want an error")
+			}
+			if t2, _ := s.GetTeam(ctx(t), "ml"); !t2.Blocked || t2.Version != tm.Version {
+				t.Errorf("after a ModifyTeam that changed the id: blocked %v version %d; want blocked, %d (nothing written)", t2.Blocked, t2.Version, tm.Version)
+			}
+			wantErr(t, "GetTeam(other)", func() error { _, err := s.GetTeam(ctx(t), "other"); return err }(), keys.ErrNotFound)
 			// A rotation record is not a key to modify.
 			cur, _ := s.GetKey(ctx(t), token("k1"))
 			next := *cur
