@@ -49,24 +49,7 @@ func (s *Store) GetUser(ctx context.Context, userID string) (*keys.User, error) 
 // (else ErrConflict); ErrNotFound when there is none, so an update racing a
 // delete cannot bring the user back.
 func (s *Store) UpdateUser(ctx context.Context, u *keys.User) error {
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		cur, err := getJSON[keys.User](b, u.UserID)
-		if err != nil {
-			return err
-		}
-		if u.UserID == "" || cur == nil {
-			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrNotFound)
-		}
-		if err := checkVersion("user", strconv.Quote(u.UserID), cur.Version, u.Version); err != nil {
-			return err
-		}
-		return putJSON(b, u.UserID, u, u.Version+1)
-	})
-	if err == nil {
-		u.Version++
-	}
-	return err
+	return updateRecord(ctx, s, bucketUsers, "user", u.UserID, u)
 }
 
 // ModifyUser applies fn to the stored user inside one write transaction.
@@ -178,22 +161,30 @@ func (s *Store) GetTeam(ctx context.Context, teamID string) (*keys.Team, error) 
 // UpdateTeam replaces the stored team if its version is still t.Version
 // (else ErrConflict); ErrNotFound when there is none.
 func (s *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
+	return updateRecord(ctx, s, bucketTeams, "team", t.TeamID, t)
+}
+
+// updateRecord is UpdateUser and UpdateTeam: in one write transaction,
+// replace the record of kind stored under id in bucket with r if the
+// stored version is still r's, then advance r's.
+func updateRecord[T any](ctx context.Context, s *Store, bucket []byte, kind, id string, r *T) error {
+	ver := version(r)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTeams)
-		cur, err := getJSON[keys.Team](b, t.TeamID)
+		b := tx.Bucket(bucket)
+		cur, err := getJSON[T](b, id)
 		if err != nil {
 			return err
 		}
-		if t.TeamID == "" || cur == nil {
-			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrNotFound)
+		if id == "" || cur == nil {
+			return fmt.Errorf("%s %q: %w", kind, id, keys.ErrNotFound)
 		}
-		if err := checkVersion("team", strconv.Quote(t.TeamID), cur.Version, t.Version); err != nil {
+		if err := checkVersion(kind, strconv.Quote(id), *version(cur), *ver); err != nil {
 			return err
 		}
-		return putJSON(b, t.TeamID, t, t.Version+1)
+		return putJSON(b, id, r, *ver+1)
 	})
 	if err == nil {
-		t.Version++
+		*ver++
 	}
 	return err
 }
