@@ -171,14 +171,7 @@ func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (
 		if err != nil {
 			return nil, 0, err
 		}
-		cond := "#v = :v"
-		var vals item
-		if ver == 0 {
-			cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
-		} else {
-			vals = verVals(ver)
-		}
-		err = st.write(ctx, []op{st.put(out, cond, namesVer, vals, errConflict)})
+		err = st.write(ctx, []op{st.putAtVersion(out, ver)})
 		if errors.Is(err, errConflict) {
 			continue
 		}
@@ -279,19 +272,22 @@ func (st *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
 	return nil
 }
 
+// putAtVersion puts it if the stored item's version is still ver
+// (errConflict otherwise, and when there is no item). An item from before
+// versions has none and matches ver 0.
+func (st *Store) putAtVersion(it item, ver int64) op {
+	if ver == 0 {
+		return st.put(it, "attribute_exists(pk) AND attribute_not_exists(#v)", namesVer, nil, errConflict)
+	}
+	return st.put(it, "#v = :v", namesVer, verVals(ver), errConflict)
+}
+
 // putVersioned replaces the item at key with it if the stored item's
 // version is still ver: keys.ErrNotFound when there is no item,
 // keys.ErrConflict when it has another version. An item from before
 // versions has none and matches ver 0.
 func (st *Store) putVersioned(ctx context.Context, it, key item, ver int64) error {
-	cond := "#v = :v"
-	var vals item
-	if ver == 0 {
-		cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
-	} else {
-		vals = verVals(ver)
-	}
-	err := st.write(ctx, []op{st.put(it, cond, namesVer, vals, errConflict)})
+	err := st.write(ctx, []op{st.putAtVersion(it, ver)})
 	if !errors.Is(err, errConflict) {
 		return err
 	}
