@@ -108,16 +108,9 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if k.Token == "" {
 		return fmt.Errorf("creating key: empty token")
 	}
-	it, err := encodeKey(k, 1, nil)
+	ops, err := st.createKeyOps(k)
 	if err != nil {
 		return fmt.Errorf("creating key: %w", err)
-	}
-	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
-	if aliasOf(k) != "" {
-		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
-	}
-	if k.RotatedTo == "" {
-		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
 	}
 	ops = append(ops, st.ownerChecks(k, nil)...)
 	err = retryConflicts(func() error {
@@ -128,6 +121,24 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	}
 	k.Version = 1
 	return nil
+}
+
+// createKeyOps are the puts that create k: the key item, its alias item
+// (if any) and, for a current key, its key id item, each only where
+// nothing is stored (keys.ErrExists).
+func (st *Store) createKeyOps(k *keys.Key) ([]op, error) {
+	it, err := encodeKey(k, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
+	if aliasOf(k) != "" {
+		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
+	}
+	if k.RotatedTo == "" {
+		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
+	}
+	return ops, nil
 }
 
 // claimingAlias passes on err, the result of a write that claims alias,
