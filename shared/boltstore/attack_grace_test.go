@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -67,7 +68,7 @@ func TestAttackEndGraceWritesOnlyWhenNeeded(t *testing.T) {
 	if err != nil || len(ended) != 1 || ended[0] != k.Token {
 		t.Fatalf("EndGrace with one old secret: %v %v; want [%s]", ended, err, abbrev(k.Token))
 	}
-	if _, err := s.GetKey(ctx, k.Token); err == nil {
-		t.Errorf("old secret's record left after EndGrace")
+	if _, err := s.GetKey(ctx, k.Token); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("GetKey(old secret) after EndGrace: %v; want ErrNotFound", err)
 	}
 }

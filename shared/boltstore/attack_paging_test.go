@@ -402,11 +402,11 @@ func TestAttackListingsOddOffsetCreatedAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkListings(t, s)
-	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{UserID: "alice"}, 0, 10); total != 0 {
-		t.Errorf("alice's total after deleting every key: %d; want 0", total)
+	if _, total, err := s.ListKeyPage(ctx, keys.KeyFilter{UserID: "alice"}, 0, 10); err != nil || total != 0 {
+		t.Errorf("alice's total after deleting every key: %d, %v; want 0", total, err)
 	}
-	if _, total, _ := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 10); total != 0 {
-		t.Errorf("the total after deleting every key: %d; want 0", total)
+	if _, total, err := s.ListKeyPage(ctx, keys.KeyFilter{}, 0, 10); err != nil || total != 0 {
+		t.Errorf("the total after deleting every key: %d, %v; want 0", total, err)
 	}
 }
 

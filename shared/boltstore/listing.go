@@ -30,16 +30,29 @@ import (
 // user's keys when it deletes the user. What it writes leaves these
 // listings stale, which Open notices (stamp) and repairs (rebuildListings).
 
+// ownerList is one owner listing bucket: parent's sub-bucket owner.
+type ownerList struct {
+	parent []byte
+	owner  string
+}
+
+// ownerLists is the owner listings k has an entry in: its user's and its
+// team's, when it has them.
+func ownerLists(k *keys.Key) []ownerList {
+	var out []ownerList
+	if k.UserID != "" {
+		out = append(out, ownerList{bucketUserKeyList, k.UserID})
+	}
+	if k.TeamID != "" {
+		out = append(out, ownerList{bucketTeamKeyList, k.TeamID})
+	}
+	return out
+}
+
 // listKey adds k's listing entries.
 func listKey(tx *bbolt.Tx, k *keys.Key) error {
 	entry := keys.OwnerListOrder(k)
-	for _, o := range []struct {
-		parent []byte
-		owner  string
-	}{{bucketUserKeyList, k.UserID}, {bucketTeamKeyList, k.TeamID}} {
-		if o.owner == "" {
-			continue
-		}
+	for _, o := range ownerLists(k) {
 		b, err := tx.Bucket(o.parent).CreateBucketIfNotExists([]byte(o.owner))
 		if err != nil {
 			return fmt.Errorf("indexing key %s under %s %q: %w", abbrev(k.Token), o.parent, o.owner, err)
@@ -58,13 +71,7 @@ func listKey(tx *bbolt.Tx, k *keys.Key) error {
 // CreatedAt names the entries); removing what is not there is not an error.
 func unlistKey(tx *bbolt.Tx, k *keys.Key) error {
 	entry := keys.OwnerListOrder(k)
-	for _, o := range []struct {
-		parent []byte
-		owner  string
-	}{{bucketUserKeyList, k.UserID}, {bucketTeamKeyList, k.TeamID}} {
-		if o.owner == "" {
-			continue
-		}
+	for _, o := range ownerLists(k) {
 		if err := ownerListRemove(tx, o.parent, o.owner, entry); err != nil {
 			return fmt.Errorf("unindexing key %s under %s %q: %w", abbrev(k.Token), o.parent, o.owner, err)
 		}

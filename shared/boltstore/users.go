@@ -49,53 +49,12 @@ func (s *Store) GetUser(ctx context.Context, userID string) (*keys.User, error) 
 // (else ErrConflict); ErrNotFound when there is none, so an update racing a
 // delete cannot bring the user back.
 func (s *Store) UpdateUser(ctx context.Context, u *keys.User) error {
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		cur, err := getJSON[keys.User](b, u.UserID)
-		if err != nil {
-			return err
-		}
-		if u.UserID == "" || cur == nil {
-			return fmt.Errorf("user %q: %w", u.UserID, keys.ErrNotFound)
-		}
-		if err := checkVersion("user", strconv.Quote(u.UserID), cur.Version, u.Version); err != nil {
-			return err
-		}
-		return putJSON(b, u.UserID, u, u.Version+1)
-	})
-	if err == nil {
-		u.Version++
-	}
-	return err
+	return updateRecord(ctx, s, bucketUsers, "user", u.UserID, u)
 }
 
 // ModifyUser applies fn to the stored user inside one write transaction.
 func (s *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
-	var out *keys.User
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		u, err := getJSON[keys.User](b, userID)
-		if err != nil {
-			return err
-		}
-		if userID == "" || u == nil {
-			return fmt.Errorf("user %q: %w", userID, keys.ErrNotFound)
-		}
-		ver := u.Version
-		if err := fn(u); err != nil {
-			return err
-		}
-		if u.UserID != userID {
-			return fmt.Errorf("user %q: user_id cannot change", userID)
-		}
-		u.Version = ver + 1
-		out = u
-		return putJSON(b, userID, u, ver+1)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return modifyRecord(ctx, s, bucketUsers, "user", userID, func(u *keys.User) string { return u.UserID }, fn)
 }
 
 // DeleteUser removes the user, every current key indexed under it, and the
@@ -202,48 +161,63 @@ func (s *Store) GetTeam(ctx context.Context, teamID string) (*keys.Team, error) 
 // UpdateTeam replaces the stored team if its version is still t.Version
 // (else ErrConflict); ErrNotFound when there is none.
 func (s *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
+	return updateRecord(ctx, s, bucketTeams, "team", t.TeamID, t)
+}
+
+// updateRecord is UpdateUser and UpdateTeam: in one write transaction,
+// replace the record of kind stored under id in bucket with r if the
+// stored version is still r's, then advance r's.
+func updateRecord[T any](ctx context.Context, s *Store, bucket []byte, kind, id string, r *T) error {
+	ver := version(r)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTeams)
-		cur, err := getJSON[keys.Team](b, t.TeamID)
+		b := tx.Bucket(bucket)
+		cur, err := getJSON[T](b, id)
 		if err != nil {
 			return err
 		}
-		if t.TeamID == "" || cur == nil {
-			return fmt.Errorf("team %q: %w", t.TeamID, keys.ErrNotFound)
+		if id == "" || cur == nil {
+			return fmt.Errorf("%s %q: %w", kind, id, keys.ErrNotFound)
 		}
-		if err := checkVersion("team", strconv.Quote(t.TeamID), cur.Version, t.Version); err != nil {
+		if err := checkVersion(kind, strconv.Quote(id), *version(cur), *ver); err != nil {
 			return err
 		}
-		return putJSON(b, t.TeamID, t, t.Version+1)
+		return putJSON(b, id, r, *ver+1)
 	})
 	if err == nil {
-		t.Version++
+		*ver++
 	}
 	return err
 }
 
 // ModifyTeam applies fn to the stored team inside one write transaction.
 func (s *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
-	var out *keys.Team
+	return modifyRecord(ctx, s, bucketTeams, "team", teamID, func(t *keys.Team) string { return t.TeamID }, fn)
+}
+
+// modifyRecord is ModifyUser and ModifyTeam: in one write transaction,
+// read the record of kind stored under id in bucket, apply fn, check that
+// the id (idOf) is unchanged, and write it at the next version.
+func modifyRecord[T any](ctx context.Context, s *Store, bucket []byte, kind, id string, idOf func(*T) string, fn func(*T) error) (*T, error) {
+	var out *T
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTeams)
-		t, err := getJSON[keys.Team](b, teamID)
+		b := tx.Bucket(bucket)
+		r, err := getJSON[T](b, id)
 		if err != nil {
 			return err
 		}
-		if teamID == "" || t == nil {
-			return fmt.Errorf("team %q: %w", teamID, keys.ErrNotFound)
+		if id == "" || r == nil {
+			return fmt.Errorf("%s %q: %w", kind, id, keys.ErrNotFound)
 		}
-		ver := t.Version
-		if err := fn(t); err != nil {
+		ver := *version(r)
+		if err := fn(r); err != nil {
 			return err
 		}
-		if t.TeamID != teamID {
-			return fmt.Errorf("team %q: team_id cannot change", teamID)
+		if idOf(r) != id {
+			return fmt.Errorf("%s %q: %s_id cannot change", kind, id, kind)
 		}
-		t.Version = ver + 1
-		out = t
-		return putJSON(b, teamID, t, ver+1)
+		*version(r) = ver + 1
+		out = r
+		return putJSON(b, id, r, ver+1)
 	})
 	if err != nil {
 		return nil, err

@@ -10,20 +10,13 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// PlantKey writes k as CreateKey does (key item and alias item) but without
+// PlantKey writes k as CreateKey does (key, alias and key id items) but without
 // the checks that its user and team exist (keystest.PlantKey). Test-only.
 func PlantKey(ctx context.Context, s keys.Store, k *keys.Key) error {
 	st := s.(*Store)
-	it, err := encodeKey(k, 1, nil)
+	ops, err := st.createKeyOps(k)
 	if err != nil {
 		return err
-	}
-	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
-	if aliasOf(k) != "" {
-		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
-	}
-	if k.RotatedTo == "" {
-		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
 	}
 	if err := st.write(ctx, ops); err != nil {
 		return err

@@ -18,13 +18,6 @@ import (
 	"github.com/keywaygw/keyway/shared/keys"
 )
 
-// MaxGraceRecords is how many unexpired rotation records (old secrets still
-// inside a /key/regenerate grace period) may point at one key
-// (keys.MaxGraceSecrets). Regenerate, delete and user deletion must move or
-// remove all of them in one transaction of at most 100 items; a regenerate
-// beyond the limit fails with keys.ErrTooManyGraceSecrets.
-const MaxGraceRecords = keys.MaxGraceSecrets
-
 // condKeyIDOf is the condition on a key id item that it is absent or still
 // names the token :t.
 const condKeyIDOf = "attribute_not_exists(pk) OR " + attrKeyToken + " = :t"
@@ -115,16 +108,9 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	if k.Token == "" {
 		return fmt.Errorf("creating key: empty token")
 	}
-	it, err := encodeKey(k, 1, nil)
+	ops, err := st.createKeyOps(k)
 	if err != nil {
 		return fmt.Errorf("creating key: %w", err)
-	}
-	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
-	if aliasOf(k) != "" {
-		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
-	}
-	if k.RotatedTo == "" {
-		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
 	}
 	ops = append(ops, st.ownerChecks(k, nil)...)
 	err = retryConflicts(func() error {
@@ -135,6 +121,24 @@ func (st *Store) CreateKey(ctx context.Context, k *keys.Key) error {
 	}
 	k.Version = 1
 	return nil
+}
+
+// createKeyOps are the puts that create k: the key item, its alias item
+// (if any) and, for a current key, its key id item, each only where
+// nothing is stored (keys.ErrExists).
+func (st *Store) createKeyOps(k *keys.Key) ([]op, error) {
+	it, err := encodeKey(k, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	ops := []op{st.put(it, condAbsent, nil, nil, keys.ErrExists)}
+	if aliasOf(k) != "" {
+		ops = append(ops, st.put(encodeAlias(k.KeyAlias, k.Token), condAbsent, nil, nil, keys.ErrExists))
+	}
+	if k.RotatedTo == "" {
+		ops = append(ops, st.put(encodeKeyID(k), condAbsent, nil, nil, keys.ErrExists))
+	}
+	return ops, nil
 }
 
 // claimingAlias passes on err, the result of a write that claims alias,
@@ -519,8 +523,8 @@ func (st *Store) RotateKey(ctx context.Context, oldToken string, next *keys.Key,
 		if graceUntil != nil {
 			back = append(slices.Clone(live), oldToken)
 		}
-		if len(back) > MaxGraceRecords {
-			return fmt.Errorf("%d old secrets are still in a grace period (limit %d): %w", len(back)-1, MaxGraceRecords, keys.ErrTooManyGraceSecrets)
+		if len(back) > keys.MaxGraceSecrets { // all moved in the one transaction below
+			return fmt.Errorf("%d old secrets are still in a grace period (limit %d): %w", len(back)-1, keys.MaxGraceSecrets, keys.ErrTooManyGraceSecrets)
 		}
 		nextItem, err := encodeKey(next, 1, back)
 		if err != nil {
@@ -717,45 +721,58 @@ func (st *Store) ListKeyPage(ctx context.Context, f keys.KeyFilter, offset, limi
 	if offset < 0 || limit < 1 {
 		return nil, 0, fmt.Errorf("listing keys: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
 	}
-	var page []*keys.Key
-	in := keyListQuery(f, false)
+	page, total, err := queryPage(ctx, st, keyListQuery(f, false), offset, limit, func(it item) (*keys.Key, error) {
+		rec, err := decodeKey(it)
+		if err != nil {
+			return nil, err
+		}
+		return rec.key, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing keys: %w", err)
+	}
+	return page, total, nil
+}
+
+// queryPage is ListKeyPage and ListUserPage: it walks in forward until it
+// has passed offset items and decoded limit more, then runs in again with
+// Select COUNT for the total. Both queries are eventually consistent, and
+// an item may be written between them: the total is never less than the
+// items the first one saw.
+func queryPage[T any](ctx context.Context, st *Store, in *dynamodb.QueryInput, offset, limit int, decode func(item) (T, error)) ([]T, int, error) {
 	in.TableName = aws.String(st.table)
+	var page []T
 	seen := 0
-	p := dynamodb.NewQueryPaginator(st.client, in)
-	for p.HasMorePages() && len(page) < limit {
+	for p := dynamodb.NewQueryPaginator(st.client, in); p.HasMorePages() && len(page) < limit; {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("listing keys: query %s: %w", aws.ToString(in.IndexName), err)
+			return nil, 0, fmt.Errorf("query %s: %w", aws.ToString(in.IndexName), err)
 		}
 		for _, it := range out.Items {
 			if seen++; seen <= offset {
 				continue
 			}
-			rec, err := decodeKey(it)
+			v, err := decode(it)
 			if err != nil {
-				return nil, 0, fmt.Errorf("listing keys: %w", err)
+				return nil, 0, err
 			}
-			if page = append(page, rec.key); len(page) == limit {
+			if page = append(page, v); len(page) == limit {
 				break
 			}
 		}
 	}
-
-	count := keyListQuery(f, false)
-	count.TableName = aws.String(st.table)
+	count := *in
+	count.ExclusiveStartKey = nil
 	count.Select = types.SelectCount
 	total := 0
-	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
+	for p := dynamodb.NewQueryPaginator(st.client, &count); p.HasMorePages(); {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("counting keys: query %s: %w", aws.ToString(count.IndexName), err)
+			return nil, 0, fmt.Errorf("count query %s: %w", aws.ToString(in.IndexName), err)
 		}
 		total += int(out.Count)
 	}
-	// Both queries are eventually consistent, and a key may be written
-	// between them: never report fewer keys than were listed.
-	total = max(total, seen)
-	return page, total, nil
+	return page, max(total, seen), nil
 }
 
 // keyListQuery is the Query for the current keys matching f (and, with
@@ -960,7 +977,8 @@ func done(tokens []string) []string {
 
 // deleteGroup is the writes that delete one key with its alias item and the
 // rotation records pointing at it, and the tokens they delete. At most
-// MaxGraceRecords+2 writes, so a group always fits one transaction.
+// keys.MaxGraceSecrets+3 writes (records, alias, key id, key), so a group
+// always fits one transaction.
 type deleteGroup struct {
 	ops    []op
 	tokens []string
@@ -974,16 +992,23 @@ func (st *Store) userKeyDeletes(ctx context.Context, userID string, recs []*keyR
 	groups := make([]deleteGroup, 0, len(recs))
 	for _, r := range recs {
 		var g deleteGroup
-		live, err := st.liveRotations(ctx, r.key.Token, r.rotatedFrom)
+		// Rotation records of the user are in recs already, each deleted
+		// in its own group: only the others (records left under another
+		// user by a key that moved) are read.
+		var others []string
+		for _, c := range r.rotatedFrom {
+			if !seen[c] {
+				others = append(others, c)
+			}
+		}
+		live, err := st.liveRotations(ctx, r.key.Token, others)
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range live {
-			if !seen[l] {
-				seen[l] = true
-				g.ops = append(g.ops, st.delRotation(l, r.key.Token))
-				g.tokens = append(g.tokens, l)
-			}
+			seen[l] = true
+			g.ops = append(g.ops, st.delRotation(l, r.key.Token))
+			g.tokens = append(g.tokens, l)
 		}
 		g.ops = append(g.ops, st.moveAlias(r.key, r.key.Token, "")...)
 		if r.key.RotatedTo == "" {

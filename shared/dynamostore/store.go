@@ -17,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keywaygw/keyway/shared/keys"
 )
@@ -110,8 +109,7 @@ func (st *Store) UpdateUser(ctx context.Context, u *keys.User) error {
 // ModifyUser implements keys.Store: read, fn, put conditional on the
 // version read, again from a fresh read when another write came between.
 func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.User) error) (*keys.User, error) {
-	var out *keys.User
-	err := modify(ctx, st, userPK(userID), decodeUser, func(u *keys.User) error {
+	u, ver, err := modify(ctx, st, userPK(userID), decodeUser, encodeUser, func(u *keys.User) error {
 		if err := fn(u); err != nil {
 			return err
 		}
@@ -119,17 +117,17 @@ func (st *Store) ModifyUser(ctx context.Context, userID string, fn func(*keys.Us
 			return fmt.Errorf("user_id cannot change")
 		}
 		return nil
-	}, func(u *keys.User, ver int64) (item, error) { return encodeUser(u, ver) }, func(u *keys.User) { out = u })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying user %q: %w", userID, err)
 	}
-	return out, nil
+	u.Version = ver
+	return u, nil
 }
 
 // ModifyTeam implements keys.Store as ModifyUser.
 func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Team) error) (*keys.Team, error) {
-	var out *keys.Team
-	err := modify(ctx, st, teamPK(teamID), decodeTeam, func(t *keys.Team) error {
+	t, ver, err := modify(ctx, st, teamPK(teamID), decodeTeam, encodeTeam, func(t *keys.Team) error {
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -137,68 +135,52 @@ func (st *Store) ModifyTeam(ctx context.Context, teamID string, fn func(*keys.Te
 			return fmt.Errorf("team_id cannot change")
 		}
 		return nil
-	}, func(t *keys.Team, ver int64) (item, error) { return encodeTeam(t, ver) }, func(t *keys.Team) { out = t })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying team %q: %w", teamID, err)
 	}
-	return out, nil
+	t.Version = ver
+	return t, nil
 }
 
 // modify is ModifyUser and ModifyTeam: read the item at key, decode, apply
-// fn, encode at the next version, put conditional on the version read.
-func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error), fn func(*T) error,
-	encode func(*T, int64) (item, error), done func(*T)) error {
+// fn, encode at the next version, put conditional on the version read. It
+// returns the record as written and the version it was written at.
+func modify[T any](ctx context.Context, st *Store, key item, decode func(item) (*T, error),
+	encode func(*T, int64) (item, error), fn func(*T) error) (*T, int64, error) {
 	for try := range maxModifyTries {
 		if err := backoff(ctx, try); err != nil {
-			return err
+			return nil, 0, err
 		}
 		it, err := st.getItem(ctx, key)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		if it == nil || len(key) == 0 {
-			return keys.ErrNotFound
+		if it == nil {
+			return nil, 0, keys.ErrNotFound
 		}
 		r, err := decode(it)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		if err := fn(r); err != nil {
-			return err
+			return nil, 0, err
 		}
 		ver := itemVersion(it)
 		out, err := encode(r, ver+1)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		cond := "#v = :v"
-		var vals item
-		if ver == 0 {
-			cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
-		} else {
-			vals = verVals(ver)
-		}
-		err = st.write(ctx, []op{st.put(out, cond, namesVer, vals, errConflict)})
+		err = st.write(ctx, []op{st.putAtVersion(out, ver)})
 		if errors.Is(err, errConflict) {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		setVersion(r, ver+1)
-		done(r)
-		return nil
+		return r, ver + 1, nil
 	}
-	return errConflict
-}
-
-func setVersion(r any, ver int64) {
-	switch r := r.(type) {
-	case *keys.User:
-		r.Version = ver
-	case *keys.Team:
-		r.Version = ver
-	}
+	return nil, 0, errConflict
 }
 
 // ListUsers implements keys.Store: one Query on gsi1's USERS partition.
@@ -232,45 +214,15 @@ func (st *Store) ListUserPage(ctx context.Context, offset, limit int) ([]*keys.U
 	if offset < 0 || limit < 1 {
 		return nil, 0, fmt.Errorf("listing users: offset %d, limit %d: want offset >= 0, limit >= 1", offset, limit)
 	}
-	query := func() *dynamodb.QueryInput {
-		return &dynamodb.QueryInput{
-			TableName:                 aws.String(st.table),
-			IndexName:                 aws.String(IndexByUser),
-			KeyConditionExpression:    aws.String("gsi1pk = :p"),
-			ExpressionAttributeValues: item{":p": s(gsiUsers)},
-		}
+	page, total, err := queryPage(ctx, st, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexByUser),
+		KeyConditionExpression:    aws.String("gsi1pk = :p"),
+		ExpressionAttributeValues: item{":p": s(gsiUsers)},
+	}, offset, limit, decodeUser)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
-	var page []*keys.User
-	seen := 0
-	for p := dynamodb.NewQueryPaginator(st.client, query()); p.HasMorePages() && len(page) < limit; {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("listing users: %w", err)
-		}
-		for _, it := range out.Items {
-			if seen++; seen <= offset {
-				continue
-			}
-			u, err := decodeUser(it)
-			if err != nil {
-				return nil, 0, fmt.Errorf("listing users: %w", err)
-			}
-			if page = append(page, u); len(page) == limit {
-				break
-			}
-		}
-	}
-	count := query()
-	count.Select = types.SelectCount
-	total := 0
-	for p := dynamodb.NewQueryPaginator(st.client, count); p.HasMorePages(); {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("counting users: %w", err)
-		}
-		total += int(out.Count)
-	}
-	return page, max(total, seen), nil
+	return page, total, nil
 }
 
 // CreateTeam implements keys.Store.
@@ -320,19 +272,22 @@ func (st *Store) UpdateTeam(ctx context.Context, t *keys.Team) error {
 	return nil
 }
 
+// putAtVersion puts it if the stored item's version is still ver
+// (errConflict otherwise, and when there is no item). An item from before
+// versions has none and matches ver 0.
+func (st *Store) putAtVersion(it item, ver int64) op {
+	if ver == 0 {
+		return st.put(it, "attribute_exists(pk) AND attribute_not_exists(#v)", namesVer, nil, errConflict)
+	}
+	return st.put(it, "#v = :v", namesVer, verVals(ver), errConflict)
+}
+
 // putVersioned replaces the item at key with it if the stored item's
 // version is still ver: keys.ErrNotFound when there is no item,
 // keys.ErrConflict when it has another version. An item from before
 // versions has none and matches ver 0.
 func (st *Store) putVersioned(ctx context.Context, it, key item, ver int64) error {
-	cond := "#v = :v"
-	var vals item
-	if ver == 0 {
-		cond = "attribute_exists(pk) AND attribute_not_exists(#v)"
-	} else {
-		vals = verVals(ver)
-	}
-	err := st.write(ctx, []op{st.put(it, cond, namesVer, vals, errConflict)})
+	err := st.write(ctx, []op{st.putAtVersion(it, ver)})
 	if !errors.Is(err, errConflict) {
 		return err
 	}

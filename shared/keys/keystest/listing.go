@@ -15,36 +15,18 @@ func filterName(f keys.KeyFilter) string {
 func listTests() []test {
 	return []test{
 		{"keys are listed by user, by team, by both, or all", func(t *testing.T, s keys.Store) {
-			// Created out of CreatedAt order, so that an insertion-ordered
-			// list fails.
-			for _, k := range []*keys.Key{
-				key("k6", "alice", "ops", at(6)),
-				key("k3", "bob", "ml", at(3)),
-				key("k1", "alice", "ml", at(1)),
-				key("k5", "", "", at(5)),
-				key("k2", "alice", "", at(2)),
-				key("k4", "", "ops", at(4)),
-			} {
-				mustCreateKey(t, s, k)
-			}
-			toks := func(names ...string) []string {
-				out := make([]string, len(names))
-				for i, n := range names {
-					out[i] = token(n)
-				}
-				return out
-			}
+			createSix(t, s)
 			for _, c := range []struct {
 				f    keys.KeyFilter
 				want []string
 			}{
-				{keys.KeyFilter{}, toks("k1", "k2", "k3", "k4", "k5", "k6")},
-				{keys.KeyFilter{UserID: "alice"}, toks("k1", "k2", "k6")},
-				{keys.KeyFilter{UserID: "bob"}, toks("k3")},
-				{keys.KeyFilter{TeamID: "ml"}, toks("k1", "k3")},
-				{keys.KeyFilter{TeamID: "ops"}, toks("k4", "k6")},
-				{keys.KeyFilter{UserID: "alice", TeamID: "ml"}, toks("k1")},
-				{keys.KeyFilter{UserID: "alice", TeamID: "ops"}, toks("k6")},
+				{keys.KeyFilter{}, tokens("k1", "k2", "k3", "k4", "k5", "k6")},
+				{keys.KeyFilter{UserID: "alice"}, tokens("k1", "k2", "k6")},
+				{keys.KeyFilter{UserID: "bob"}, tokens("k3")},
+				{keys.KeyFilter{TeamID: "ml"}, tokens("k1", "k3")},
+				{keys.KeyFilter{TeamID: "ops"}, tokens("k4", "k6")},
+				{keys.KeyFilter{UserID: "alice", TeamID: "ml"}, tokens("k1")},
+				{keys.KeyFilter{UserID: "alice", TeamID: "ops"}, tokens("k6")},
 				{keys.KeyFilter{UserID: "bob", TeamID: "ops"}, nil},
 				{keys.KeyFilter{UserID: "nobody"}, nil},
 				{keys.KeyFilter{TeamID: "noteam"}, nil},

@@ -59,24 +59,27 @@ func tokens(names ...string) []string {
 	return out
 }
 
-func pageTests() []test {
-	six := func(t *testing.T, s keys.Store) {
-		// Created out of listing order, so that an insertion-ordered
-		// index fails.
-		for _, k := range []*keys.Key{
-			key("k6", "alice", "ops", at(6)),
-			key("k3", "bob", "ml", at(3)),
-			key("k1", "alice", "ml", at(1)),
-			key("k5", "", "", at(5)),
-			key("k2", "alice", "", at(2)),
-			key("k4", "", "ops", at(4)),
-		} {
-			mustCreateKey(t, s, k)
-		}
+// createSix creates six keys across users alice and bob, teams ml and ops,
+// and none, out of their CreatedAt and listing orders, so that an
+// insertion-ordered index fails.
+func createSix(t *testing.T, s keys.Store) {
+	t.Helper()
+	for _, k := range []*keys.Key{
+		key("k6", "alice", "ops", at(6)),
+		key("k3", "bob", "ml", at(3)),
+		key("k1", "alice", "ml", at(1)),
+		key("k5", "", "", at(5)),
+		key("k2", "alice", "", at(2)),
+		key("k4", "", "ops", at(4)),
+	} {
+		mustCreateKey(t, s, k)
 	}
+}
+
+func pageTests() []test {
 	return []test{
 		{"a page is a window of the listing order, with the total of the listing", func(t *testing.T, s keys.Store) {
-			six(t, s)
+			createSix(t, s)
 			for _, c := range []struct {
 				f    keys.KeyFilter
 				want []string
@@ -115,7 +118,7 @@ func pageTests() []test {
 			}
 		}},
 		{"pages follow every write: create, update, rotate, block, delete, delete user", func(t *testing.T, s keys.Store) {
-			six(t, s)
+			createSix(t, s)
 			// Moving k1 from team ml to ops, and from alice to bob.
 			k1 := mustGetKey(t, s, token("k1"))
 			k1.TeamID, k1.UserID = "ops", "bob"
@@ -155,7 +158,7 @@ func pageTests() []test {
 			wantListing(t, s, keys.KeyFilter{TeamID: "ops"}, nil)
 		}},
 		{"a bad offset or limit is an error", func(t *testing.T, s keys.Store) {
-			six(t, s)
+			createSix(t, s)
 			for _, c := range [][2]int{{-1, 10}, {0, 0}, {0, -1}} {
 				if _, _, err := s.ListKeyPage(ctx(t), keys.KeyFilter{}, c[0], c[1]); err == nil {
 					t.Errorf("ListKeyPage(offset %d, limit %d): got nil error; want one", c[0], c[1])

@@ -37,6 +37,27 @@ func retryWrite(t *testing.T, what string, f func() error) {
 	t.Errorf("%s: still ErrConflict after 100 attempts", what)
 }
 
+// loop calls f(0), f(1), … in a goroutine until the returned stop is
+// called; stop returns once the call under way has.
+func loop(f func(i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			f(i)
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 func versionTests() []test {
 	return []test{
 		{"create, get and list set Version; each write advances it", func(t *testing.T, s keys.Store) {
@@ -116,27 +137,16 @@ func versionTests() []test {
 				name := fmt.Sprintf("r%d", trial)
 				noErr(t, "CreateKey("+name+")", s.CreateKey(ctx(t), key(name, "alice", "", at(trial))))
 				tok := token(name)
-				var wg sync.WaitGroup
-				stop := make(chan struct{})
-				wg.Add(1)
-				go func() { // the key holder, touching its metadata in a loop
-					defer wg.Done()
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
+				stop := loop(func(i int) { // the key holder, touching its metadata
+					retryWrite(t, "self-update", func() error {
+						k, err := s.GetKey(ctx(t), tok)
+						if err != nil {
+							return err
 						}
-						retryWrite(t, "self-update", func() error {
-							k, err := s.GetKey(ctx(t), tok)
-							if err != nil {
-								return err
-							}
-							k.Metadata = map[string]any{"n": float64(i)}
-							return s.UpdateKey(ctx(t), k)
-						})
-					}
-				}()
+						k.Metadata = map[string]any{"n": float64(i)}
+						return s.UpdateKey(ctx(t), k)
+					})
+				})
 				// The admin's write is a ModifyKey: one atomic step that a
 				// loop of other writes cannot starve.
 				_, err := s.ModifyKey(ctx(t), tok, func(k *keys.Key) error {
@@ -147,8 +157,7 @@ func versionTests() []test {
 					t.Errorf("trial %d: ModifyKey(block): got error %v; want nil", trial, err)
 				}
 				time.Sleep(5 * time.Millisecond) // let the self-updates run on
-				close(stop)
-				wg.Wait()
+				stop()
 				got, err := s.GetKey(ctx(t), tok)
 				noErr(t, "GetKey("+name+")", err)
 				if !got.Blocked {
@@ -161,27 +170,16 @@ func versionTests() []test {
 			for trial := range raceTrials {
 				id := fmt.Sprintf("u%d", trial)
 				noErr(t, "CreateUser("+id+")", s.CreateUser(ctx(t), &keys.User{UserID: id, UserRole: keys.RoleProxyAdmin}))
-				var wg sync.WaitGroup
-				stop := make(chan struct{})
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
+				stop := loop(func(i int) {
+					retryWrite(t, "self-update", func() error {
+						u, err := s.GetUser(ctx(t), id)
+						if err != nil {
+							return err
 						}
-						retryWrite(t, "self-update", func() error {
-							u, err := s.GetUser(ctx(t), id)
-							if err != nil {
-								return err
-							}
-							u.UserAlias = fmt.Sprint(i)
-							return s.UpdateUser(ctx(t), u)
-						})
-					}
-				}()
+						u.UserAlias = fmt.Sprint(i)
+						return s.UpdateUser(ctx(t), u)
+					})
+				})
 				_, err := s.ModifyUser(ctx(t), id, func(u *keys.User) error {
 					u.UserRole = keys.RoleInternalUserViewer
 					return nil
@@ -190,8 +188,7 @@ func versionTests() []test {
 					t.Errorf("trial %d: ModifyUser(demote): got error %v; want nil", trial, err)
 				}
 				time.Sleep(5 * time.Millisecond)
-				close(stop)
-				wg.Wait()
+				stop()
 				got, err := s.GetUser(ctx(t), id)
 				noErr(t, "GetUser("+id+")", err)
 				if got.UserRole != keys.RoleInternalUserViewer {
@@ -246,6 +243,22 @@ func versionTests() []test {
 			}
 			_, err = s.ModifyTeam(ctx(t), "ghost", func(*keys.Team) error { return nil })
 			wantErr(t, "ModifyTeam(missing)", err, keys.ErrNotFound)
+			// The id is the record's name: fn cannot change it, and
+			// nothing is written when it tries.
+			if _, err = s.ModifyUser(ctx(t), "alice", func(u *keys.User) error { u.UserID, u.Blocked = "mallory", false; return nil }); err == nil {
+				t.Errorf("ModifyUser changing the user id: got nil; want an error")
+			}
+			if u2, _ := s.GetUser(ctx(t), "alice"); !u2.Blocked || u2.Version != u.Version {
+				t.Errorf("after a ModifyUser that changed the id: blocked %v version %d; want blocked, %d (nothing written)", u2.Blocked, u2.Version, u.Version)
+			}
+			wantErr(t, "GetUser(mallory)", func() error { _, err := s.GetUser(ctx(t), "mallory"); return err }(), keys.ErrNotFound)
+			if _, err = s.ModifyTeam(ctx(t), "ml", func(t *keys.Team) error { t.TeamID, t.Blocked = "other", false; return nil }); err == nil {
+				t.Errorf("ModifyTeam changing the team id: got nil; want an error")
+			}
+			if t2, _ := s.GetTeam(ctx(t), "ml"); !t2.Blocked || t2.Version != tm.Version {
+				t.Errorf("after a ModifyTeam that changed the id: blocked %v version %d; want blocked, %d (nothing written)", t2.Blocked, t2.Version, tm.Version)
+			}
+			wantErr(t, "GetTeam(other)", func() error { _, err := s.GetTeam(ctx(t), "other"); return err }(), keys.ErrNotFound)
 			// A rotation record is not a key to modify.
 			cur, _ := s.GetKey(ctx(t), token("k1"))
 			next := *cur
